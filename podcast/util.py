@@ -60,7 +60,7 @@ def slugify(title: str, fallback: str) -> str:
     ``fallback`` (e.g. the episode date) is used when nothing usable remains.
     """
     words: list[str] = []
-    for chunk in lazy_pinyin(title, errors=lambda s: list(s)):
+    for chunk in lazy_pinyin(title, errors=lambda s: [s]):
         ascii_text = unicodedata.normalize("NFKD", chunk).encode("ascii", "ignore").decode()
         words.append(ascii_text.lower())
     slug = re.sub(r"[^a-z0-9]+", "-", " ".join(words)).strip("-")
