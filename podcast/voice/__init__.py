@@ -1,0 +1,137 @@
+"""The voice stage: spoken segments → WAVs in the segment cache.
+
+    voice(segments, preset, show_dir) -> list[VoicedSegment]
+
+Each segment's text is prepared (numbers, lexicon; :mod:`.text`), hashed with
+the engine and its parameters, and synthesized only when the cache lacks
+that hash. If the preset's engine fails on a segment, the segment is retried
+with the preset named by ``preset.fallback``; segments already done stay in
+the cache, so a rerun picks up where a failed one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..config import VoicePreset
+from ..errors import PodcastError
+from ..models import VoicedSegment
+from ..script import SpokenSegment
+from .cache import lookup, prune_cache, segment_hash, store
+from .engines import ENGINES, SEGMENT_ID, FunctionEngine, VoiceEngine, get_engine
+from .text import Lexicon, prepare
+
+__all__ = [
+    "ENGINES",
+    "FunctionEngine",
+    "Lexicon",
+    "VoiceEngine",
+    "get_engine",
+    "load_lexicon",
+    "prepare",
+    "prune_cache",
+    "voice",
+]
+
+log = logging.getLogger("podcast.voice")
+
+LEXICON_FILE = Path("voices") / "lexicon.toml"
+
+
+def load_lexicon(show_dir: Path) -> Lexicon:
+    """``<show>/voices/lexicon.toml`` if the show has one, else an empty lexicon."""
+    path = Path(show_dir) / LEXICON_FILE
+    return Lexicon.load(path) if path.is_file() else Lexicon()
+
+
+class _Voicer:
+    def __init__(self, show_dir: Path, lexicon: Lexicon,
+                 engine_factory: Callable[[str], VoiceEngine]) -> None:
+        self.show_dir = show_dir
+        self.lexicon = lexicon
+        self.factory = engine_factory
+        self.engines: dict[str, VoiceEngine | PodcastError] = {}
+
+    def engine(self, name: str) -> VoiceEngine:
+        if name not in self.engines:
+            try:
+                self.engines[name] = self.factory(name)
+            except PodcastError as exc:
+                self.engines[name] = exc  # don't rebuild a missing engine for every segment
+        got = self.engines[name]
+        if isinstance(got, PodcastError):
+            raise got
+        return got
+
+    def one(self, seg: SpokenSegment, preset: VoicePreset) -> VoicedSegment:
+        engine = self.engine(preset.engine)
+        spoken = prepare(seg.text, self.lexicon, engine.name)
+        digest = segment_hash(spoken, engine.name, preset.voice, preset.rate, preset.pitch, preset.volume,
+                              engine.version)
+        hit = lookup(self.show_dir, digest)
+        if hit is not None:
+            path, duration, timings = hit
+            return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
+                                 engine.name, cached=True, timings=timings)
+        if not spoken.strip():
+            audio, sr, timings = np.zeros(0, np.float32), engine.sample_rate, []
+        else:
+            token = SEGMENT_ID.set(seg.id)
+            try:
+                audio, sr, timings = engine.synthesize(spoken, preset)
+            finally:
+                SEGMENT_ID.reset(token)
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if preset.volume:
+            audio = audio * np.float32(10 ** (preset.volume / 20))
+        path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings)
+        return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
+                             engine.name, timings=timings)
+
+
+def voice(
+    segments: list[SpokenSegment],
+    preset: VoicePreset,
+    show_dir: Path,
+    *,
+    presets: Callable[[str], VoicePreset] | None = None,
+    progress: Callable[[int, int, VoicedSegment], None] | None = None,
+    engine_factory: Callable[[str], VoiceEngine] | None = None,
+    lexicon: Lexicon | None = None,
+) -> list[VoicedSegment]:
+    """Synthesize (or fetch from cache) every segment; see the module docstring."""
+    show_dir = Path(show_dir)
+    voicer = _Voicer(show_dir, lexicon if lexicon is not None else load_lexicon(show_dir),
+                     engine_factory or get_engine)
+    fallback: VoicePreset | None = None
+    out: list[VoicedSegment] = []
+    for i, seg in enumerate(segments, 1):
+        try:
+            done = voicer.one(seg, preset)
+        except Exception as exc:  # any engine failure: try the fallback voice for this segment
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not preset.fallback or presets is None:
+                raise PodcastError(
+                    f"segment {seg.id} ({seg.text[:40]!r}): voice engine {preset.engine!r} failed: {reason}; "
+                    f"fix the text in script.md or set a fallback voice in voices/{preset.name or preset.engine}.toml"
+                ) from exc
+            if fallback is None:
+                fallback = presets(preset.fallback)
+            log.warning("segment %s: engine %s failed (%s); using fallback voice %s",
+                        seg.id, preset.engine, reason, preset.fallback)
+            try:
+                done = voicer.one(seg, fallback)
+            except Exception as exc2:
+                raise PodcastError(
+                    f"segment {seg.id} ({seg.text[:40]!r}): voice engine {preset.engine!r} failed ({reason}) "
+                    f"and fallback {preset.fallback!r} failed too: {exc2}"
+                ) from exc2
+            done.fell_back = True
+        out.append(done)
+        if progress is not None:
+            progress(i, len(segments), done)
+    return out

