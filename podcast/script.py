@@ -65,7 +65,8 @@ CHINESE_NUMERALS = "一二三四五六七八九十"
 
 
 def _one_line(value: str, what: str) -> str:
-    if "\n" in value or "\r" in value:
+    # splitlines() (used by parse) also breaks on \x0b \x0c \x1c-\x1e \x85 \u2028 \u2029.
+    if len((value + "x").splitlines()) > 1:
         raise ValueError(f"{what} must be a single line: {value!r}")
     if value != value.strip():
         raise ValueError(f"{what} must not start or end with spaces: {value!r}")

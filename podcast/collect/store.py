@@ -1,0 +1,180 @@
+"""The item store: one SQLite file, items keyed by a stable id.
+
+An item's id is a hash of its canonical URL (tracking parameters stripped), or
+of its title and text when it has no link, so collecting the same news twice
+adds nothing. A second table records which items each episode used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import PodcastError
+from ..models import Item
+from ..util import sha256_text
+
+# Query parameters that only track the click, never select the content.
+_TRACKING = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "ref_src", "spm"}
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, no fragment, no tracking params, sorted query."""
+    url = url.strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url
+    host = parts.netloc.lower()
+    if host.startswith("www."):
+        host = host[4:]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING
+    ]
+    path = parts.path or "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), host, path, urlencode(sorted(query)), ""))
+
+
+def item_id(url: str, title: str = "", text: str = "") -> str:
+    canon = canonical_url(url)
+    return sha256_text("url", canon)[:16] if canon else sha256_text("text", title, text)[:16]
+
+
+def content_hash(item: Item) -> str:
+    return sha256_text(item.title, item.text)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    source TEXT NOT NULL,
+    published TEXT,
+    fetched TEXT NOT NULL,
+    language TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    extra TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_url ON items(url);
+CREATE INDEX IF NOT EXISTS items_published ON items(published);
+CREATE TABLE IF NOT EXISTS episode_items (
+    episode INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    PRIMARY KEY (episode, item_id)
+);
+"""
+
+
+def _row_to_item(row: sqlite3.Row) -> Item:
+    extra = json.loads(row["extra"])
+    return Item(
+        id=row["id"],
+        url=extra.get("url", row["url"]),
+        title=row["title"],
+        text=row["text"],
+        source=row["source"],
+        summary=row["summary"],
+        published=dt.datetime.fromisoformat(row["published"]) if row["published"] else None,
+        language=row["language"],
+        entities=list(extra.get("entities", [])),
+        importance=extra.get("importance", ""),
+        section=extra.get("section", ""),
+        links=list(extra.get("links", [])),
+    )
+
+
+class Store:
+    """A thin wrapper over one SQLite file; use as a context manager."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path)
+            self.db.row_factory = sqlite3.Row
+            self.db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise PodcastError(f"{self.path}: not a usable item store ({exc}): move it aside and collect again") from None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, items: list[Item], *, fetched: dt.datetime | None = None) -> list[str]:
+        """Insert items not seen before (by id); return the ids that were new."""
+        now = (fetched or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+        new: list[str] = []
+        with self.db:
+            for it in items:
+                extra = {
+                    "url": it.url,
+                    "entities": it.entities,
+                    "importance": it.importance,
+                    "section": it.section,
+                    "links": it.links,
+                }
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        it.id,
+                        canonical_url(it.url),
+                        it.title,
+                        it.text,
+                        it.summary,
+                        it.source,
+                        it.published.isoformat() if it.published else None,
+                        now,
+                        it.language,
+                        content_hash(it),
+                        json.dumps(extra, ensure_ascii=False, sort_keys=True),
+                    ),
+                )
+                if cur.rowcount:
+                    new.append(it.id)
+        return new
+
+    def get(self, item_id: str) -> Item | None:
+        row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        return _row_to_item(row) if row else None
+
+    def items(self) -> list[Item]:
+        return [_row_to_item(r) for r in self.db.execute("SELECT * FROM items ORDER BY rowid")]
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def hashes(self) -> dict[str, str]:
+        return {r["id"]: r["hash"] for r in self.db.execute("SELECT id, hash FROM items")}
+
+    def mark_used(self, episode: int, item_ids: list[str]) -> None:
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO episode_items VALUES (?, ?)",
+                [(episode, i) for i in dict.fromkeys(item_ids) if i],
+            )
+
+    def used_ids(self, episode: int | None = None) -> set[str]:
+        if episode is None:
+            rows = self.db.execute("SELECT item_id FROM episode_items")
+        else:
+            rows = self.db.execute("SELECT item_id FROM episode_items WHERE episode = ?", (episode,))
+        return {r[0] for r in rows}
