@@ -21,6 +21,7 @@ from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import VoicedSegment
 from ..script import SpokenSegment
+from . import edge as _edge  # noqa: F401  (registers ENGINES["edge"])
 from .cache import lookup, prune_cache, segment_hash, store
 from .engines import ENGINES, SEGMENT_ID, FunctionEngine, VoiceEngine, get_engine
 from .text import Lexicon, prepare
@@ -86,7 +87,8 @@ class _Voicer:
             finally:
                 SEGMENT_ID.reset(token)
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if preset.volume:
+        # edge-tts applies volume in its SSML; other engines get it as gain here.
+        if preset.volume and not getattr(engine, "applies_volume", False):
             audio = audio * np.float32(10 ** (preset.volume / 20))
         path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings)
         return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
