@@ -32,7 +32,7 @@ class ShowMeta(_Strict):
     owner_name: str = ""
     owner_email: str = ""
     category: str = "Technology"
-    subcategory: str = "Tech News"
+    subcategory: str = ""
     explicit: bool = False
     artwork: str = ""
     greeting: str = ""

@@ -30,6 +30,12 @@ def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> 
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp makes 0600 files; published files must stay readable by a web server.
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
