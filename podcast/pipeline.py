@@ -107,9 +107,11 @@ def make(
     hooks.stage("write")
     number = next_number(show_dir)
     date = date or dt.date.today()
-    script, source_list = write_script(
-        items, show=config.show, writer=config.writer, episode=number, date=date
+    written = write_script(
+        items, show=config.show, writer=config.writer, episode=number, date=date,
+        llm=config.llm, show_dir=show_dir,
     )
+    script, source_list = written.script, written.sources
     folder_name = f"ep{number:04d}-{slugify(script.title, date.isoformat())}"
     final = episodes_dir(show_dir) / folder_name
     staging = episodes_dir(show_dir) / f".{folder_name}.partial"
@@ -124,7 +126,7 @@ def make(
         summary = _build_audio(
             show_dir, config, preset, script, staging, hooks,
             guid=str(uuid.uuid4()), pub_date=_pub_datetime(date), revision=1,
-            writer="offline",
+            writer=written.writer, write_warnings=written.warnings,
         )
         staging.rename(final)
     except BaseException:
@@ -158,6 +160,7 @@ def _build_audio(
     pub_date: dt.datetime,
     revision: int,
     writer: str,
+    write_warnings: list[str] | None = None,
 ) -> RunSummary:
     """voice → mix → episode.json, all inside ``folder``."""
     from .mix import mix, write_sidecars
@@ -203,7 +206,10 @@ def _build_audio(
         generated_at=dt.datetime.now().astimezone().replace(microsecond=0),
         voice=preset.name,
         writer=writer,
-        warnings=[f"segment {s.id} used the fallback voice ({s.engine})" for s in voiced if s.fell_back],
+        warnings=[
+            *(write_warnings or []),
+            *(f"segment {s.id} used the fallback voice ({s.engine})" for s in voiced if s.fell_back),
+        ],
         summary=summary_text[:600],
     )
     save_episode(folder, meta)

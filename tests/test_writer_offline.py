@@ -51,7 +51,9 @@ def _all_text(script) -> str:  # noqa: ANN001
 
 
 def test_sample_script(sample_items: list[Item]) -> None:
-    script, rows = write_script(sample_items, show=SHOW, writer=WriterConfig(), episode=1, date=DATE)
+    written = write_script(sample_items, show=SHOW, writer=WriterConfig(), episode=1, date=DATE)
+    script, rows = written.script, written.sources
+    assert written.writer == "offline" and written.warnings == []
     assert len(script.summary) >= 2
     assert all(1 <= len(g.bullets) <= 4 for g in script.summary)
     assert len(script.deep_dives) >= 2
@@ -79,15 +81,15 @@ def test_sample_script(sample_items: list[Item]) -> None:
 
 
 def test_length_follows_minutes(sample_items: list[Item]) -> None:
-    short, _ = write_script(sample_items, show=SHOW, writer=WriterConfig(minutes=3, deep_dives=2), episode=1, date=DATE)
-    long, _ = write_script(sample_items, show=SHOW, writer=WriterConfig(minutes=12), episode=1, date=DATE)
+    short = write_script(sample_items, show=SHOW, writer=WriterConfig(minutes=3, deep_dives=2), episode=1, date=DATE).script
+    long = write_script(sample_items, show=SHOW, writer=WriterConfig(minutes=12), episode=1, date=DATE).script
     assert len(short.deep_dives) == 2
     assert len(render(short)) < len(render(long))
 
 
 def test_show_texts_override_templates(sample_items: list[Item]) -> None:
     show = SHOW.model_copy(update={"greeting": "大家好，歡迎收聽。", "outro": "下次見。", "disclaimer": "本節目由 AI 產生。"})
-    script, _ = write_script(sample_items, show=show, writer=WriterConfig(), episode=3, date=DATE)
+    script = write_script(sample_items, show=show, writer=WriterConfig(), episode=3, date=DATE).script
     assert script.intro == ["大家好，歡迎收聽。"]
     assert script.outro == ["下次見。"] and script.disclaimer == ["本節目由 AI 產生。"]
     assert script.episode == 3 and script.date == DATE
@@ -106,7 +108,8 @@ def test_mixed_simplified_and_english() -> None:
         Item(id="en1", url="https://example.com/en/orbital", title="Orbital Compute unveils satellite link",
              text=en_text, source="example.com", summary=en_text, language="en"),
     ]
-    script, rows = write_script(items, show=SHOW, writer=WriterConfig(), episode=2, date=DATE)
+    written = write_script(items, show=SHOW, writer=WriterConfig(), episode=2, date=DATE)
+    script, rows = written.script, written.sources
     text = render(script)
     assert render(parse(text)) == text
     assert not simplified_chars(text)

@@ -1,37 +1,53 @@
 """write: items in, a Script (and the sources.json rows) out.
 
-Writers are plain functions registered by name; the offline extractive
-writer is always there and is what "auto" uses unless another writer (e.g. an
-LLM writer) has registered itself as "llm" and is chosen by the config.
+Two writers behind one entry function: the LLM writer (any OpenAI-compatible
+endpoint) and the offline extractive writer, which needs nothing. ``auto``
+picks the LLM only when an endpoint is configured (``[llm] base_url`` or
+OPENAI_BASE_URL), so a stray API key never makes the offline demo go online.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..config import ShowMeta, WriterConfig
-from ..errors import PodcastError
+from ..config import LLMConfig, ShowMeta, WriterConfig
 from ..models import Item
 from ..script import Script
+from .grounding import check_grounding
 from .offline import write_offline
 
-WriterFn = Callable[..., tuple[Script, list[dict]]]
-WRITERS: dict[str, WriterFn] = {"offline": write_offline}
-
-__all__ = ["WRITERS", "WriterFn", "register_writer", "write_script"]
+__all__ = ["Written", "write_script"]
 
 
-def register_writer(name: str, fn: WriterFn) -> None:
-    WRITERS[name] = fn
+@dataclass
+class Written:
+    script: Script
+    sources: list[dict]
+    writer: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def write_script(
-    items: list[Item], *, show: ShowMeta, writer: WriterConfig, episode: int, date: dt.date
-) -> tuple[Script, list[dict]]:
-    """The script of one episode and its sources list (n, title, url, item_id)."""
-    name = "offline" if writer.engine == "auto" else writer.engine
-    fn = WRITERS.get(name)
-    if fn is None:
-        raise PodcastError(f"show.toml [writer] engine = {writer.engine!r} is not available: use 'offline'")
-    return fn(items, show=show, writer=writer, episode=episode, date=date)
+    items: list[Item],
+    *,
+    show: ShowMeta,
+    writer: WriterConfig,
+    episode: int,
+    date: dt.date,
+    llm: LLMConfig | None = None,
+    show_dir: Path | None = None,
+) -> Written:
+    """The script of one episode, its sources list (n, title, url, item_id) and warnings."""
+    llm = llm or LLMConfig()
+    if writer.engine == "llm" or (writer.engine == "auto" and llm.endpoint()):
+        from .llm import write_llm
+
+        script, rows, warnings = write_llm(
+            items, show=show, writer=writer, llm=llm, episode=episode, date=date, show_dir=show_dir
+        )
+        return Written(script, rows, "llm", warnings)
+    script, rows = write_offline(items, show=show, writer=writer, episode=episode, date=date)
+    # The offline writer only quotes its sources; the check proves it stayed so.
+    return Written(script, rows, "offline", check_grounding(script, rows, items))
