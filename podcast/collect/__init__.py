@@ -14,8 +14,11 @@ from pathlib import Path
 
 from ..errors import PodcastError
 from ..models import Item
+from .dedup import dedup_items
 from .digest import looks_like_digest, parse_digest
+from .feeds import ProgressFn, collect_web
 from .files import read_plain, read_text
+from .opml import looks_like_opml, read_opml_file
 from .store import Store
 
 __all__ = ["CollectResult", "SourceOutcome", "collect", "read_source"]
@@ -65,31 +68,75 @@ def read_source(source: str) -> tuple[str, list[Item]]:
     return "file", [read_plain(path, text)]
 
 
+def is_url(source: str) -> bool:
+    return source.strip().lower().startswith(("http://", "https://"))
+
+
+def is_opml_file(path: Path) -> bool:
+    """A .opml file, or an .xml file whose root is <opml>."""
+    suffix = path.suffix.lower()
+    if suffix == ".opml":
+        return True
+    if suffix != ".xml":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return looks_like_opml(fh.read(2048))
+    except OSError:
+        return False
+
+
 def _aware(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def collect(sources: list[str], store_path: Path, *, since: dt.datetime | None = None) -> CollectResult:
-    """Read every source, store what is new, return the items (deduplicated by id)."""
+def collect(
+    sources: list[str],
+    store_path: Path,
+    *,
+    since: dt.datetime | None = None,
+    progress: ProgressFn | None = None,
+) -> CollectResult:
+    """Read every source, store what is new, return the items (deduplicated by id
+    and by near-duplicate text). URLs and the feeds of OPML lists are fetched
+    concurrently; local files are read in order."""
     result = CollectResult(items=[])
-    seen: set[str] = set()
+    collected: list[Item] = []
     with Store(store_path) as store:
+        urls: list[str] = []
         for source in sources:
-            outcome = SourceOutcome(source=str(source))
+            source = str(source)
+            if is_url(source):
+                urls.append(source)
+                continue
+            outcome = SourceOutcome(source=source)
             result.outcomes.append(outcome)
             try:
-                outcome.kind, items = read_source(str(source))
+                if is_opml_file(Path(source)):
+                    outcome.kind = "opml"
+                    refs = read_opml_file(Path(source))
+                    urls += [ref.url for ref in refs]
+                    continue
+                outcome.kind, items = read_source(source)
             except PodcastError as exc:
                 outcome.error = str(exc)
                 continue
             outcome.items = len(items)
             outcome.new = len(store.add(items))
-            for it in items:
-                if since and it.published and _aware(it.published) < _aware(since):
-                    continue
-                if it.id not in seen:
-                    seen.add(it.id)
-                    result.items.append(it)
+            collected += items
+        for web in collect_web(urls, store, progress=progress) if urls else []:
+            kind = web.kind or "feed"
+            if web.status == "not modified":
+                kind += " (not modified)"
+            outcome = SourceOutcome(source=web.source, kind=kind, items=len(web.items), error=web.message)
+            result.outcomes.append(outcome)
+            outcome.new = len(store.add(web.items))
+            collected += web.items
+        items, _near_dups = dedup_items(collected)
+        for it in items:
+            if since and it.published and _aware(it.published) < _aware(since):
+                continue
+            result.items.append(it)
     if not result.items:
         failed = result.failed
         if not failed:
