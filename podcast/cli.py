@@ -25,6 +25,7 @@ from .models import VoicedSegment
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=True,
     help="Turn collected tech news into a narrated, published podcast episode.",
 )
@@ -199,22 +200,13 @@ def main() -> None:
         handlers=[RichHandler(console=err, show_time=False, show_path=False)],
     )
     try:
-        app(standalone_mode=False)
+        app()
     except PodcastError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: nothing published was changed")
         sys.exit(130)
-    except Exception as exc:  # click's own usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -182,7 +182,7 @@ def _build_audio(
         title=script.title,
         show=config.show.title,
         author=config.show.author,
-        number=script.episode,
+        episode=script.episode,
         date=script.date,
         comment=config.show.description,
         cover=cover,

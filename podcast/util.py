@@ -30,13 +30,7 @@ def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> 
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp makes 0600 files; published files must stay readable by a web server.
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        replace_atomic(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -53,7 +47,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def replace_atomic(src: Path, dest: Path) -> None:
-    """Move a finished temp file (made in dest's folder) into place."""
+    """Move a finished temp file (made in dest's folder) into place.
+
+    mkstemp makes 0600 files; published files must stay readable by a web
+    server, so the temp file takes the old file's mode, or 0644.
+    """
+    try:
+        mode = dest.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    os.chmod(src, mode)
     os.replace(src, dest)
 
 

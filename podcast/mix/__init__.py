@@ -1,0 +1,516 @@
+"""The mix stage: voiced segments in, a mastered and tagged episode.mp3 out.
+
+Flow: one streaming pass, so a long episode never sits in memory or on disk as PCM:
+
+1. each segment WAV is read (pydub) on a worker thread, conformed to the target
+   rate/channels, its silences trimmed to a fixed 30 ms, and levelled to the
+   target loudness (BS.1770, measured in numpy);
+2. the timeline (intro sting, segments with their pauses, outro sting) is
+   streamed as float PCM into ffmpeg, which applies a peak limiter and encodes
+   CBR MP3 to a temp file;
+3. a second ffmpeg decodes that MP3 *as it is being written* and measures its
+   integrated loudness and true peak with ``ebur128``, so verifying costs no
+   extra wall time. If the MP3 is off target, the pass is run once more with
+   corrected gain / limit (segments are re-read; nothing big is kept);
+4. ID3 tags and chapters are written, then the file is renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import math
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from itertools import groupby
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from podcast.config import AudioConfig
+from podcast.errors import PodcastError
+from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, parse_ebur128, start_ffmpeg
+from podcast.mix.stings import intro_sting, outro_sting
+from podcast.mix.tags import EpisodeTags, check_cover, write_tags
+from podcast.mix.transcript import (
+    cues_from_timings,
+    cues_proportional,
+    tidy_cues,
+    write_chapters_json,
+    write_sidecars,
+    write_srt,
+    write_vtt,
+)
+from podcast.models import Chapter, Cue, MixResult, VoicedSegment
+from podcast.util import replace_atomic
+
+__all__ = [
+    "EpisodeTags",
+    "mix",
+    "write_chapters_json",
+    "write_sidecars",
+    "write_srt",
+    "write_vtt",
+]
+
+KEEP_MS = 30  # silence kept at each end of a trimmed segment
+XFADE_MS = 250  # sting/speech overlap
+STING_REL_LU = -3.0  # stings sit a little under the voice
+PREFETCH = 6  # segments read ahead on a worker thread (≈1 MB each)
+LIMIT_HEADROOM_DB = 1.0  # MP3 encoding overshoots the limiter; aim this far below the TP ceiling
+LOUDNESS_TOLERANCE = 0.4  # re-render once if the MP3 misses the target by more than this
+# Segments are levelled to the target before the limiter; the limiter and a 64 kb/s encode
+# (which drops some of the high end K-weighting counts) take back ≈0.3–0.7 LU: add it up front.
+ENCODE_LOSS_LU = 0.5
+LIMITER_RESISTANCE = 1.3  # when correcting upwards: dB of gain per LU of loudness still missing
+
+
+# --- loudness (ITU-R BS.1770 / EBU R128 integrated) ---------------------------------------
+
+
+def _biquad(fs: int, kind: str, fc: float, q: float, gain_db: float = 0.0) -> tuple[list[float], list[float]]:
+    """(b, a) of an RBJ biquad: the two BS.1770 K-weighting filters, re-derived for any rate."""
+    a_lin = 10 ** (gain_db / 40)
+    w0 = 2 * math.pi * fc / fs
+    cw, alpha = math.cos(w0), math.sin(w0) / (2 * q)
+    if kind == "shelf":
+        sa = 2 * math.sqrt(a_lin) * alpha
+        b = [
+            a_lin * ((a_lin + 1) + (a_lin - 1) * cw + sa),
+            -2 * a_lin * ((a_lin - 1) + (a_lin + 1) * cw),
+            a_lin * ((a_lin + 1) + (a_lin - 1) * cw - sa),
+        ]
+        a = [(a_lin + 1) - (a_lin - 1) * cw + sa, 2 * ((a_lin - 1) - (a_lin + 1) * cw),
+             (a_lin + 1) - (a_lin - 1) * cw - sa]
+    else:  # high-pass; BS.1770 uses an un-normalised numerator [1, -2, 1]
+        b = [1.0, -2.0, 1.0]
+        a = [1 + alpha, -2 * cw, 1 - alpha]
+    return b, a
+
+
+def _k_weight_power(sr: int, n: int) -> np.ndarray:
+    """|H(f)|^2 of the K-weighting at the rfft bins of an n-point block."""
+    z = np.exp(-1j * 2 * np.pi * np.fft.rfftfreq(n, 1 / sr) / sr)
+    h = np.ones_like(z)
+    for b, a in (
+        _biquad(sr, "shelf", 1681.9744509555319, 0.7071752369554193, 3.99984385397),
+        _biquad(sr, "hp", 38.13547087613982, 0.5003270373253953),
+    ):
+        h *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
+    return np.abs(h) ** 2
+
+
+class _Meter:
+    """Streaming integrated loudness (BS.1770-4 gating) of (n, channels) float blocks.
+
+    K-weighted power is computed per 100 ms sub-block in the frequency domain
+    (Parseval), which needs only numpy and agrees with ffmpeg's ebur128 to a
+    few hundredths of a LU on speech; a gating block is 4 sub-blocks.
+    """
+
+    def __init__(self, sr: int, channels: int) -> None:
+        self.step = sr // 10
+        w = _k_weight_power(sr, self.step)
+        w[1:] *= 2  # one-sided spectrum: every bin but DC (and Nyquist) counts twice
+        if self.step % 2 == 0:
+            w[-1] /= 2
+        self.weights = w / (self.step * self.step)  # Parseval, then mean over the block
+        self.pending = np.zeros((0, channels), np.float32)
+        self.subs: list[np.ndarray] = []
+
+    def feed(self, x: np.ndarray) -> None:
+        if not len(x):
+            return
+        buf = np.concatenate([self.pending, x]) if len(self.pending) else x
+        n = len(buf) // self.step * self.step
+        if n:
+            spec = np.fft.rfft(buf[:n].reshape(-1, self.step, buf.shape[1]), axis=1)
+            power = spec.real**2 + spec.imag**2
+            self.subs.append(np.einsum("bfc,f->b", power, self.weights))
+        self.pending = buf[n:].copy()
+
+    def integrated(self) -> float:
+        subs = np.concatenate(self.subs) if self.subs else np.zeros(0)
+        if len(subs) < 4:
+            # Shorter than one gating block: plain mean power of what there is.
+            z = float(np.mean(subs)) if len(subs) else 0.0
+            return -0.691 + 10 * math.log10(z) if z > 0 else -math.inf
+        c = np.cumsum(np.concatenate([[0.0], subs]))
+        z = (c[4:] - c[:-4]) / 4
+        z = z[z > 10 ** ((-70 + 0.691) / 10)]  # absolute gate, -70 LUFS
+        if not len(z):
+            return -math.inf
+        rel = float(np.mean(z)) * 0.1  # relative gate, -10 LU
+        return -0.691 + 10 * math.log10(float(np.mean(z[z > rel])))
+
+
+def _loudness(x: np.ndarray, sr: int) -> float:
+    m = _Meter(sr, x.shape[1])
+    m.feed(x)
+    return m.integrated()
+
+
+# --- reading and conditioning segments ------------------------------------------------------
+
+
+def _read_segment(seg: VoicedSegment, sr: int, channels: int) -> np.ndarray:
+    """The segment's audio as float32 (n, channels) at ``sr``; PodcastError naming it."""
+    from pydub import AudioSegment
+
+    path = Path(seg.audio)
+    if not path.is_file():
+        raise PodcastError(f"segment {seg.id}: audio file {path} is missing; run the voice stage again")
+    try:
+        audio = AudioSegment.from_file(str(path))
+        width = audio.sample_width
+        dtype = {1: np.int8, 2: np.int16, 4: np.int32}[width]
+        data = np.frombuffer(audio.get_array_of_samples(), dtype=dtype)
+        x = data.astype(np.float32).reshape(-1, audio.channels) / float(1 << (8 * width - 1))
+        src_rate = audio.frame_rate
+    except Exception as exc:  # pydub raises many types for a broken file
+        reason = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+        raise PodcastError(
+            f"segment {seg.id}: cannot decode audio file {path} ({reason[0][:160]}); "
+            "delete it and run the voice stage again"
+        ) from exc
+    if x.shape[1] != channels:
+        x = x.mean(axis=1, keepdims=True)
+        if channels > 1:
+            x = np.repeat(x, channels, axis=1)
+    if src_rate != sr:
+        x = _resample(x, src_rate, sr)
+    return x
+
+
+def _fast_len(n: int, unit: int) -> int:
+    """Smallest multiple of ``unit`` >= n whose cofactor is 2,3,5-smooth (quick FFT sizes)."""
+    k = -(-n // unit)
+    while True:
+        r = k
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return k * unit
+        k += 1
+
+
+def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
+    """Band-limited FFT resampling of a whole segment (numpy only; zero-padded so nothing wraps)."""
+    g = math.gcd(src, dst)
+    n = _fast_len(len(x) + src // 10, src // g)
+    m = n // (src // g) * (dst // g)
+    spec = np.fft.rfft(x, n, axis=0)
+    out_spec = np.zeros((m // 2 + 1, x.shape[1]), spec.dtype)
+    k = min(len(spec), len(out_spec))
+    out_spec[:k] = spec[:k]
+    y = np.fft.irfft(out_spec, m, axis=0)
+    return (y[: int(round(len(x) * dst / src))] * (m / n)).astype(np.float32)
+
+
+def _trim(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
+    """Cut leading/trailing silence down to KEEP_MS each; returns (audio, samples cut at the start)."""
+    win = sr // 100  # 10 ms frames
+    keep = sr * KEEP_MS // 1000
+    n = len(x) // win
+    if n == 0:
+        return x, 0
+    frames = x[: n * win].reshape(n, win, -1)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=(1, 2)))
+    top = float(rms.max())
+    if top <= 0:
+        return np.zeros((2 * keep, x.shape[1]), np.float32), 0
+    thr = max(top * 10 ** (-45 / 20), 10 ** (-65 / 20))
+    loud = np.flatnonzero(rms > thr)
+    start = int(loud[0]) * win
+    end = min(len(x), (int(loud[-1]) + 1) * win)
+    body = x[start:end]
+    out = np.zeros((len(body) + 2 * keep, x.shape[1]), np.float32)
+    lead = min(keep, start)  # reuse real audio before the onset where there is some
+    out[keep - lead : keep] = x[start - lead : start]
+    out[keep : keep + len(body)] = body
+    tail = min(keep, len(x) - end)
+    out[keep + len(body) : keep + len(body) + tail] = x[end : end + tail]
+    return out, start - keep
+
+
+def _level(x: np.ndarray, sr: int, target: float) -> np.ndarray:
+    """Gain to ``target`` LUFS (at most +30 dB, so near-silence is not blown up)."""
+    lufs = _loudness(x, sr)
+    if not math.isfinite(lufs):
+        return x
+    return (x * 10 ** (min(target - lufs, 30.0) / 20)).astype(np.float32)
+
+
+def _prepare(seg: VoicedSegment, sr: int, channels: int, target: float) -> tuple[np.ndarray, int]:
+    x, cut = _trim(_read_segment(seg, sr, channels), sr)
+    return _level(x, sr, target), cut
+
+
+# --- the assembled timeline -----------------------------------------------------------------
+
+
+class _Timeline:
+    """Streams float32 PCM into a pipe, holding back a short tail so the next piece can overlap it."""
+
+    def __init__(self, sink: IO[bytes], sr: int, channels: int) -> None:
+        self.sink, self.sr, self.channels = sink, sr, channels
+        self.hold = sr * XFADE_MS // 1000
+        self.tail = np.zeros((0, channels), np.float32)
+        self.written = 0
+
+    @property
+    def end(self) -> int:
+        return self.written + len(self.tail)
+
+    def add(self, x: np.ndarray, overlap: int = 0) -> int:
+        """Append ``x``, mixing its first ``overlap`` samples over the current end; returns its start."""
+        overlap = min(overlap, len(self.tail), len(x))
+        start = self.end - overlap
+        tail = self.tail.copy()
+        if overlap:
+            tail[len(tail) - overlap :] += x[:overlap]
+        buf = np.concatenate([tail, x[overlap:]])
+        cut = max(0, len(buf) - self.hold)
+        self._flush(buf[:cut])
+        self.tail = buf[cut:]
+        return start
+
+    def silence(self, ms: int) -> None:
+        if ms > 0:
+            self.add(np.zeros((self.sr * ms // 1000, self.channels), np.float32))
+
+    def _flush(self, x: np.ndarray) -> None:
+        if len(x):
+            self.sink.write(np.ascontiguousarray(x, "<f4").tobytes())
+            self.written += len(x)
+
+    def close(self) -> int:
+        self._flush(self.tail)
+        self.tail = self.tail[:0]
+        return self.written
+
+
+def _assemble(
+    timeline: _Timeline, segments: list[VoicedSegment], audio: AudioConfig, say: Callable[[str], None]
+) -> tuple[list[int], list[Cue]]:
+    """Write stings + segments to the timeline; return each segment's start sample and its cues."""
+    sr, ch = timeline.sr, timeline.channels
+    xfade = sr * XFADE_MS // 1000
+    keep = sr * KEEP_MS // 1000
+    if audio.stings:
+        sting = np.repeat(intro_sting(sr)[:, None], ch, axis=1)
+        timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU))
+    starts: list[int] = []
+    cues: list[Cue] = []
+    # Read/resample the next segments on a worker thread while this one is written.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = deque(pool.submit(_prepare, s, sr, ch, audio.loudness_lufs) for s in segments[:PREFETCH])
+        for i, seg in enumerate(segments):
+            if i % 20 == 0:
+                say(f"mix: segment {i + 1}/{len(segments)}")
+            x, cut = ahead.popleft().result()
+            if i + PREFETCH < len(segments):
+                ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio.loudness_lufs))
+            # The first segment slides under the intro sting's fading tail.
+            start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
+            starts.append(start)
+            lo, hi = _ms(start, sr), _ms(start + len(x), sr)
+            if seg.timings:
+                cues += cues_from_timings(seg.timings, lo - _ms(cut, sr), lo, hi)
+            else:
+                cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))
+            pause = seg.pause_ms
+            if i == len(segments) - 1 and audio.stings:
+                pause = max(pause, XFADE_MS + 250)  # the outro's attack never covers words
+            timeline.silence(pause)
+    if audio.stings:
+        sting = np.repeat(outro_sting(sr)[:, None], ch, axis=1)
+        timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), overlap=xfade)
+    return starts, cues
+
+
+# --- render: assemble -> limit -> encode, measured as it is written -------------------------
+
+
+def _limiter_filter(gain_db: float, limit_db: float) -> str:
+    # level=0: no auto make-up gain; latency=1: compensate the lookahead so timing is exact;
+    # s16p: LAME's fastest input (float input costs ~25% more encode time for no audible gain).
+    limit = min(1.0, max(0.0625, 10 ** (limit_db / 20)))
+    return (f"volume={gain_db:.3f}dB,alimiter=limit={limit:.5f}:attack=5:release=80:level=0:latency=1,"
+            "aformat=sample_fmts=s16p")
+
+
+def _grow_pipe(job: FFmpegJob) -> None:
+    """A 1 MB pipe lets assembly run ahead of the encoder instead of waiting on every write."""
+    if job.proc.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(job.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+
+def _relay(mp3: Path, enc: FFmpegJob, ver: FFmpegJob) -> None:
+    """Feed the verifier the MP3 bytes as the encoder writes them (the file is seekable for
+    the encoder, so its LAME/Xing header is right; the verifier just reads behind it)."""
+    stdin = ver.proc.stdin
+    assert stdin is not None
+    try:
+        with open(mp3, "rb") as fh:
+            while True:
+                done = enc.proc.poll() is not None
+                data = fh.read(1 << 16)
+                if data:
+                    stdin.write(data)
+                elif done:
+                    break
+                else:
+                    time.sleep(0.02)
+    except (OSError, ValueError):
+        pass  # the verifier died or was killed; its own error is reported
+    finally:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            stdin.close()
+
+
+@dataclass
+class _Render:
+    starts: list[int]
+    cues: list[Cue]
+    samples: int
+    lufs: float
+    true_peak: float
+
+
+def _render(
+    segments: list[VoicedSegment], mp3: Path, audio: AudioConfig, gain_db: float, limit_db: float,
+    say: Callable[[str], None],
+) -> _Render:
+    """One streaming pass: segments -> float PCM -> ffmpeg (gain, limiter, MP3) -> ``mp3``,
+    while a second ffmpeg measures loudness and true peak of the MP3 bytes."""
+    sr, ch = audio.sample_rate, audio.channels
+    mp3.write_bytes(b"")  # the relay must never see a previous pass's bytes
+    enc = start_ffmpeg(
+        ["-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
+         "-af", _limiter_filter(gain_db, limit_db),
+         "-c:a", "libmp3lame", "-b:a", f"{audio.bitrate_kbps}k",
+         "-id3v2_version", "0", "-write_xing", "1", "-f", "mp3", str(mp3)],
+        what="encoding episode.mp3", stdin=True,
+    )
+    ver = start_ffmpeg(
+        ["-nostats", "-f", "mp3", "-i", "pipe:0", "-af", "ebur128=peak=true:framelog=verbose", "-f", "null", "-"],
+        what="measuring the encoded MP3's loudness", stdin=True,
+    )
+    _grow_pipe(enc)
+    relay = threading.Thread(target=_relay, args=(mp3, enc, ver), daemon=True)
+    relay.start()
+    try:
+        assert enc.proc.stdin is not None
+        timeline = _Timeline(enc.proc.stdin, sr, ch)
+        try:
+            starts, cues = _assemble(timeline, segments, audio, say)
+            total = timeline.close()
+            enc.proc.stdin.close()
+        except (BrokenPipeError, OSError) as exc:
+            enc.wait()  # the encoder died: raise with its own error line
+            raise PodcastError(f"ffmpeg stopped reading audio while encoding episode.mp3 ({exc})") from exc
+        enc.wait()
+        relay.join()
+        lufs, tp = _finite(parse_ebur128(ver.wait()))
+        return _Render(starts, cues, total, lufs, tp)
+    finally:
+        enc.kill()
+        ver.kill()
+        relay.join(timeout=5)
+
+
+def _finite(measured: tuple[float, float | None]) -> tuple[float, float]:
+    lufs, tp = measured
+    if tp is None or not math.isfinite(lufs):
+        raise PodcastError("the encoded MP3 measured as silent; check the segment audio files")
+    return lufs, tp
+
+
+# --- the entry point ------------------------------------------------------------------------
+
+
+def _ms(samples: int, sr: int) -> int:
+    return int(round(samples * 1000 / sr))
+
+
+def mix(
+    segments: list[VoicedSegment],
+    out_dir: Path,
+    audio: AudioConfig,
+    tags: EpisodeTags,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> MixResult:
+    """Assemble, master, encode and tag ``out_dir/episode.mp3`` from voiced segments."""
+    say = progress or (lambda _msg: None)
+    if not segments:
+        raise PodcastError("mix: the script has no spoken segments; add text to script.md")
+    if tags.cover:
+        check_cover(tags.cover)
+    configure_pydub()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".episode.", suffix=".mp3.tmp", dir=out_dir)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        gain = ENCODE_LOSS_LU
+        limit = audio.true_peak_db - LIMIT_HEADROOM_DB
+        rate = audio.sample_rate
+        r = _render(segments, tmp, audio, gain, limit, say)
+        off = r.lufs - audio.loudness_lufs
+        if abs(off) > LOUDNESS_TOLERANCE or r.true_peak > audio.true_peak_db:
+            say(f"mix: measured {r.lufs:.1f} LUFS / {r.true_peak:.1f} dBTP, correcting")
+            # Below target, part of any added gain goes into the limiter rather than into loudness.
+            added = -off * (LIMITER_RESISTANCE if off < 0 else 1.0)
+            gain += added
+            # The limiter ceiling is what holds the true peak: lower it by what the last pass
+            # overshot, plus about half of any gain now pushed into it (more limiting, more overshoot).
+            over = r.true_peak + 0.5 * max(0.0, added) - (audio.true_peak_db - 0.2)
+            if over > 0:
+                limit -= over
+            r = _render(segments, tmp, audio, gain, limit, say)
+        duration_ms = _ms(r.samples, rate)
+        chapters = _chapters(segments, r.starts, rate, duration_ms)
+        cues = tidy_cues(r.cues, duration_ms)
+        if not tags.transcript:
+            tags = replace(tags, transcript="\n".join(s.text.strip() for s in segments if s.text.strip()))
+        write_tags(tmp, tags, chapters)
+        final = out_dir / "episode.mp3"
+        replace_atomic(tmp, final)
+        say(f"mix: wrote {final.name} ({r.lufs:.1f} LUFS, {r.true_peak:.1f} dBTP)")
+        return MixResult(
+            path=final,
+            duration_ms=duration_ms,
+            bytes=final.stat().st_size,
+            chapters=chapters,
+            cues=cues,
+            loudness_lufs=round(r.lufs, 1),
+            true_peak_db=round(r.true_peak, 1),
+        )
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _chapters(segments: list[VoicedSegment], starts: list[int], sr: int, duration_ms: int) -> list[Chapter]:
+    """Consecutive segments with the same chapter name form one chapter; stings go to the ends."""
+    chapters: list[Chapter] = []
+    i = 0
+    for name, group in groupby(segments, key=lambda s: s.chapter):
+        n = len(list(group))
+        start = 0 if not chapters else _ms(starts[i], sr)
+        if chapters:
+            chapters[-1].end_ms = start
+        chapters.append(Chapter(title=name or f"Chapter {len(chapters) + 1}", start_ms=start, end_ms=duration_ms))
+        i += n
+    return chapters
