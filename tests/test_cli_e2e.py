@@ -30,6 +30,11 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*PODCAST, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
 
 
+def error_lines(stderr: str) -> list[str]:
+    """stderr minus the progress lines ("collect …") that name each stage."""
+    return [ln for ln in stderr.splitlines() if ln.strip() and not ln.endswith(" …")]
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -123,9 +128,9 @@ def test_bad_show_toml_is_one_line_error(tmp_path: Path, edit, expected: str) ->
     before = snapshot(show / "episodes")
     r = run("make", cwd=show)
     assert r.returncode == 1
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    lines = error_lines(r.stderr)
     assert len(lines) == 1, r.stderr
-    assert "show.toml" in lines[0]
+    assert lines[0].startswith("error: ") and "show.toml" in lines[0]
     assert re.search(expected, lines[0]), lines[0]
     assert "Traceback" not in r.stderr
     assert snapshot(show / "episodes") == before
@@ -138,9 +143,9 @@ def test_digest_without_headlines_is_one_line_error(tmp_path: Path) -> None:
     before = snapshot(show / "episodes")
     r = run("make", "--source", str(empty), cwd=show)
     assert r.returncode == 1
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    lines = error_lines(r.stderr)
     assert len(lines) == 1, r.stderr
-    assert "empty.md" in lines[0]
+    assert lines[0].startswith("error: ") and "empty.md" in lines[0]
     assert "Traceback" not in r.stderr
     assert snapshot(show / "episodes") == before
 
