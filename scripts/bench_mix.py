@@ -4,16 +4,27 @@ For a 15- and a 60-minute episode built from ~10 s speech-like segments
 (24 kHz mono WAVs, as the voice stage leaves them), this times the whole
 ``mix()`` (assemble + master + encode + verify + tag) in a child process and
 compares it with a bare ``ffmpeg`` MP3 encode of the same 44.1 kHz PCM.
-Memory is the child's own peak RSS (ru_maxrss) plus the peak RSS (VmHWM,
-sampled from /proc every 20 ms) of the ffmpeg processes it runs at the same
-time (encoder + verifier), as a ratio to the raw 16-bit PCM of the episode.
-(ru_maxrss of the children is useless here: a forked child inherits the
-parent's high-water mark until exec.)
+
+Memory, as a ratio to the raw PCM of the episode (44.1 kHz mono 16-bit, i.e.
+the decoded episode's size), is measured two ways over the child and every
+ffmpeg it runs, by polling /proc every 20 ms:
+
+* RSS (judged): for each sample, the sum over the live processes of each one's
+  own peak RSS so far (VmHWM, so a peak between two samples still counts);
+  the largest such sum. Shared library pages count in full in every process
+  that maps them, so this over-states what the machine really gives up.
+* PSS: the largest sampled sum of Pss from /proc/<pid>/smaps_rollup, which
+  splits each shared page among the processes mapping it (a sampled value,
+  not a high-water mark).
+
+"idle py" is a separate interpreter doing the same imports and building the
+same segment list, without calling mix(): the fixed cost of being a Python
+process with numpy, pydantic and the podcast package loaded.
 
     python scripts/bench_mix.py            # 15 and 60 minutes
     python scripts/bench_mix.py 5          # just a 5-minute episode
 
-Targets: time <= 2x floor, memory <= 1.5x raw PCM.
+Targets: time <= 2x floor, memory (RSS, as above) <= 1.5x raw PCM.
 """
 
 from __future__ import annotations
@@ -71,22 +82,47 @@ def make_pool(folder: Path) -> list[Path]:
     return paths
 
 
-def child(spec_path: str) -> None:
-    """Run mix() once (in its own process, so its peak RSS is its own) and print JSON."""
-    rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    from podcast.config import AudioConfig
-    from podcast.mix import EpisodeTags, mix
+def _segments(spec: dict) -> list:
     from podcast.models import VoicedSegment
 
-    spec = json.loads(Path(spec_path).read_text())
-    segs = [
+    return [
         VoicedSegment(id=f"s{i:04d}", chapter=f"第 {i // 30 + 1} 段", text="這是一段測試用的文字，內容不重要。" * 3,
                       pause_ms=350, audio=Path(p), duration_ms=int(SEG_SECONDS * 1000), hash=str(i), engine="bench")
         for i, p in enumerate(spec["segments"])
     ]
+
+
+def _self_mem() -> dict:
+    st = _fields(Path("/proc/self/status").read_text())
+    roll = _fields(Path("/proc/self/smaps_rollup").read_text())
+    return {"rss_kb": _kb(st, "VmRSS"), "hwm_kb": _kb(st, "VmHWM"), "pss_kb": _kb(roll, "Pss")}
+
+
+def idle(spec_path: str) -> None:
+    """The baseline: the same imports and segment list as child(), but no mix()."""
+    from podcast.config import AudioConfig
+    from podcast.mix import EpisodeTags, mix  # noqa: F401
+
+    segs = _segments(json.loads(Path(spec_path).read_text()))
+    AudioConfig()
+    EpisodeTags(title="bench", show="bench", author="bench", episode=1, date=dt.date(2026, 1, 1))
+    print(json.dumps({"segments": len(segs), **_self_mem()}))
+
+
+def child(spec_path: str) -> None:
+    """Run mix() once (in its own process, so its peak RSS is its own) and print JSON."""
+    from podcast.config import AudioConfig
+    from podcast.mix import EpisodeTags, mix
+
+    spec = json.loads(Path(spec_path).read_text())
+    segs = _segments(spec)
     tags = EpisodeTags(title="bench", show="bench", author="bench", episode=1, date=dt.date(2026, 1, 1))
     rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    def cpu(who: int) -> float:
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+
+    t0, py0, ff0 = time.perf_counter(), cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     result = mix(segs, Path(spec["out"]), AudioConfig(), tags)
     elapsed = time.perf_counter() - t0
     print(json.dumps({
@@ -94,102 +130,163 @@ def child(spec_path: str) -> None:
         "duration_ms": result.duration_ms,
         "lufs": result.loudness_lufs,
         "tp": result.true_peak_db,
-        "rss_start_kb": rss_start,
         "rss_imported_kb": rss_imported,
+        "py_cpu": cpu(resource.RUSAGE_SELF) - py0,
+        "ff_cpu": cpu(resource.RUSAGE_CHILDREN) - ff0,
         "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }))
 
 
-def _sample_tree(pid: int, hwm: dict[int, tuple[str, int]]) -> int:
-    """Sum of VmRSS (kB) over pid and its descendants; records each one's VmHWM in ``hwm``."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            kids = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        rss = int(fields.get("VmRSS", "0 kB").split()[0])
-        peak = int(fields.get("VmHWM", "0 kB").split()[0])
-        name = fields.get("Name", "").strip()
-        hwm[p] = (name, max(peak, hwm.get(p, ("", 0))[1]))
-        total += rss
-        todo += [int(k) for k in kids]
-    return total
+def _fields(text: str) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
 
-def bench(minutes: float, pool: list[Path], work: Path) -> dict:
-    from podcast.mix.ffmpeg import find_ffmpeg
+def _kb(fields: dict[str, str], key: str) -> int:
+    return int(fields.get(key, "0 kB").split()[0])
 
-    ffmpeg = find_ffmpeg()
-    n = math.ceil(minutes * 60 / 9.9)  # a segment after trimming, plus its pause, is ~9.9 s
-    out = work / f"ep{minutes:g}"
-    spec = work / f"spec{minutes:g}.json"
-    spec.write_text(json.dumps({"segments": [str(pool[i % len(pool)]) for i in range(n)], "out": str(out)}))
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(spec)], stdout=subprocess.PIPE,
+
+class _Sampler:
+    """Polls a process tree: per-process peak RSS (VmHWM) and sampled PSS; see the module doc."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.names: dict[int, str] = {}
+        self.hwm: dict[int, int] = {}
+        self.rss_sum = self.pss_sum = 0
+        self.at_peak: dict[int, int] = {}  # pid -> its VmHWM at the sample with the largest sum
+
+    def sample(self) -> None:
+        live: dict[int, tuple[int, int]] = {}
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            try:
+                st = _fields(Path(f"/proc/{pid}/status").read_text())
+                roll = _fields(Path(f"/proc/{pid}/smaps_rollup").read_text())
+                kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue  # exited between listing and reading
+            if st.get("State", "").strip().startswith("Z"):
+                continue
+            self.names[pid] = st.get("Name", "").strip()
+            self.hwm[pid] = max(self.hwm.get(pid, 0), _kb(st, "VmHWM"))
+            live[pid] = (self.hwm[pid], _kb(roll, "Pss"))
+            todo += [int(k) for k in kids]
+        rss = sum(h for h, _ in live.values())
+        if rss > self.rss_sum:
+            self.rss_sum, self.at_peak = rss, {pid: h for pid, (h, _) in live.items()}
+        self.pss_sum = max(self.pss_sum, sum(p for _, p in live.values()))
+
+
+def _run_child(mode: str, spec: Path) -> tuple[dict, _Sampler]:
+    proc = subprocess.Popen([sys.executable, __file__, mode, str(spec)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    hwm: dict[int, tuple[str, int]] = {}
-    peak_sampled = 0
+    sampler = _Sampler(proc.pid)
     while proc.poll() is None:
-        peak_sampled = max(peak_sampled, _sample_tree(proc.pid, hwm))
+        sampler.sample()
         time.sleep(0.02)
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(stderr)
-    r = json.loads(stdout.strip().splitlines()[-1])
-    ffmpeg_hwm = sorted((kb for name, kb in hwm.values() if "ffmpeg" in name), reverse=True)
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return result, sampler
+
+
+def _encoder() -> str:
+    """The ffmpeg mix() encodes with, so the floor is measured with the same LAME build."""
+    from podcast.mix.ffmpeg import find_ffmpeg, loopback_ffmpeg
+
+    return loopback_ffmpeg() or find_ffmpeg()
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bench(minutes: float, pool: list[Path], work: Path) -> dict:
+    ffmpeg = _encoder()
+    n = math.ceil(minutes * 60 / 9.9)  # a segment after trimming, plus its pause, is ~9.9 s
+    out = work / f"ep{minutes:g}"
+    spec = work / f"spec{minutes:g}.json"
+    spec.write_text(json.dumps({"segments": [str(pool[i % len(pool)]) for i in range(n)], "out": str(out)}))
+    base, _ = _run_child("--idle", spec)
+    r, s = _run_child("--child", spec)
+    py_kb = max(r["rss_self_kb"], s.hwm.get(s.root, 0))
+    # The Python process's peak can come after the sample with the largest sum; count it in full.
+    rss_kb = max(s.rss_sum, s.rss_sum - s.at_peak.get(s.root, 0) + py_kb)
+    ff_at_peak = [kb for pid, kb in s.at_peak.items() if pid != s.root]
 
     # The floor: the same PCM (decoded back from the episode, untimed), bare ffmpeg MP3 encode.
     pcm = work / f"floor{minutes:g}.wav"
     subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(out / "episode.mp3"), "-c:a", "pcm_s16le", str(pcm)],
                    check=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(pcm), "-c:a", "libmp3lame", "-b:a", "64k",
                     str(work / "floor.mp3")], check=True)
     floor = time.perf_counter() - t0
+    floor_cpu = _children_cpu() - cpu0
     raw_bytes = pcm.stat().st_size - 44
     pcm.unlink()
-
-    ff_kb = sum(ffmpeg_hwm[:2])  # the two that run at once
-    peak_kb = r["rss_self_kb"] + ff_kb
     return {
         "minutes": r["duration_ms"] / 60000,
         "segments": n,
         "mix_s": r["elapsed"],
         "floor_s": floor,
         "time_ratio": r["elapsed"] / floor,
-        "raw_pcm_mb": raw_bytes / 1e6,
-        "python_peak_mb": r["rss_self_kb"] / 1e3,
-        "python_after_imports_mb": r["rss_imported_kb"] / 1e3,
-        "ffmpeg_peak_mb": ff_kb / 1e3,
-        "mem_ratio": peak_kb * 1024 / raw_bytes,
-        "sampled_tree_mb": peak_sampled / 1e3,
+        "cpu_ratio": (r["py_cpu"] + r["ff_cpu"]) / floor_cpu,
+        "py_cpu": r["py_cpu"], "ff_cpu": r["ff_cpu"], "floor_cpu": floor_cpu,
+        "raw_mb": raw_bytes / 1e6,
+        "idle_rss_mb": base["hwm_kb"] * 1024 / 1e6,
+        "idle_pss_mb": base["pss_kb"] * 1024 / 1e6,
+        "py_mb": py_kb * 1024 / 1e6,
+        "ff_mb": sum(ff_at_peak) * 1024 / 1e6,
+        "ff_n": max(1, len(ff_at_peak)) if ff_at_peak else 0,
+        "rss_mb": rss_kb * 1024 / 1e6,
+        "rss_ratio": rss_kb * 1024 / raw_bytes,
+        "pss_mb": s.pss_sum * 1024 / 1e6,
+        "pss_ratio": s.pss_sum * 1024 / raw_bytes,
         "lufs": r["lufs"],
         "tp": r["tp"],
     }
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] == "--child":
-        child(sys.argv[2])
+    if len(sys.argv) > 2 and sys.argv[1] in ("--child", "--idle"):
+        (child if sys.argv[1] == "--child" else idle)(sys.argv[2])
         return
     lengths = [float(a) for a in sys.argv[1:]] or [15.0, 60.0]
     with tempfile.TemporaryDirectory(prefix="bench_mix.") as tmp:
         work = Path(tmp)
         pool = make_pool(work)
-        print(f"cpus={os.cpu_count()}  segments ~{SEG_SECONDS:g}s @ {SEG_RATE} Hz mono, {POOL} distinct recordings")
-        print(f"{'min':>6} {'segs':>5} {'mix s':>7} {'floor s':>8} {'time x':>7} {'raw MB':>7} "
-              f"{'py MB':>6} {'(imports)':>9} {'ffmpeg MB':>9} {'mem x':>6} {'tree MB':>7} {'LUFS':>6} {'dBTP':>5}")
+        print(f"cpus={os.cpu_count()}  load={os.getloadavg()[0]:.1f}  encoder (mix and floor)={_encoder()}")
+        print(f"segments ~{SEG_SECONDS:g}s @ {SEG_RATE} Hz mono, {POOL} distinct recordings; MB = 10^6 bytes")
+        head = (f"{'min':>5} {'segs':>4} {'mix s':>6} {'floor s':>7} {'time x':>6} {'cpu x':>5} {'raw MB':>6} "
+                f"{'idle py RSS/PSS':>15} {'py RSS':>6} {'ffmpeg RSS':>10} {'RSS sum':>7} {'mem x RSS':>9} "
+                f"{'PSS sum':>7} {'mem x PSS':>9} {'LUFS':>5} {'dBTP':>5}")
+        print(head)
+        rows = []
         for minutes in lengths:
             b = bench(minutes, pool, work)
-            print(f"{b['minutes']:6.1f} {b['segments']:5d} {b['mix_s']:7.2f} {b['floor_s']:8.2f} {b['time_ratio']:7.2f} "
-                  f"{b['raw_pcm_mb']:7.1f} {b['python_peak_mb']:6.1f} {b['python_after_imports_mb']:9.1f} "
-                  f"{b['ffmpeg_peak_mb']:9.1f} {b['mem_ratio']:6.2f} {b['sampled_tree_mb']:7.1f} {b['lufs']:6.1f} {b['tp']:5.1f}")
-        print("targets: time x <= 2.0 (mix vs bare ffmpeg encode), mem x <= 1.5 (python + 2 ffmpeg vs raw PCM);")
-        print("py MB (imports) = the child's RSS after importing podcast, before mix() starts;")
-        print("tree MB = largest sampled sum of RSS over the child and its ffmpeg processes")
+            rows.append(b)
+            print(f"{b['minutes']:5.1f} {b['segments']:4d} {b['mix_s']:6.2f} {b['floor_s']:7.2f} "
+                  f"{b['time_ratio']:6.2f} {b['cpu_ratio']:5.2f} {b['raw_mb']:6.1f} {b['idle_rss_mb']:7.1f}/{b['idle_pss_mb']:<7.1f} "
+                  f"{b['py_mb']:6.1f} {b['ff_mb']:6.1f} ({b['ff_n']}) {b['rss_mb']:7.1f} {b['rss_ratio']:9.2f} "
+                  f"{b['pss_mb']:7.1f} {b['pss_ratio']:9.2f} {b['lufs']:5.1f} {b['tp']:5.1f}")
+        print("time x   = mix() wall time / bare `ffmpeg -i episode.wav -b:a 64k out.mp3` wall time; target <= 2.0")
+        print("cpu x    = CPU seconds (user+sys) inside mix(), Python + its ffmpegs / of the bare encode; the")
+        print("           wall-time ratio depends on free cores (mix runs reader, limiter, LAME, decoder in parallel)")
+        print("mem x RSS (judged) = peak of [sum over live processes (python + its ffmpeg children) of each one's")
+        print("           peak RSS] / raw PCM (44.1 kHz mono s16); target <= 1.5. Shared library pages count in full.")
+        print("mem x PSS = largest sampled sum of PSS (shared pages split among their users) / raw PCM")
+        print("idle py  = RSS/PSS of an interpreter with the same imports and segment list, never calling mix()")
+        print("ffmpeg RSS = ffmpeg processes' peak RSS at the largest-sum sample (count in brackets)")
+        for b in rows:
+            verdict = lambda ok: "PASS" if ok else "FAIL"  # noqa: E731
+            print(f"{b['minutes']:.0f} min: cpu s python {b['py_cpu']:.1f} + ffmpeg {b['ff_cpu']:.1f} "
+                  f"vs floor {b['floor_cpu']:.1f}")
+            print(f"{b['minutes']:.0f} min: time {verdict(b['time_ratio'] <= 2.0)} ({b['time_ratio']:.2f}x), "
+                  f"memory {verdict(b['rss_ratio'] <= 1.5)} ({b['rss_ratio']:.2f}x by RSS, {b['pss_ratio']:.2f}x by PSS)")
 
 
 if __name__ == "__main__":

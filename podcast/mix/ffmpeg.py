@@ -2,8 +2,12 @@
 
 The library needs only the ``ffmpeg`` binary (never ffprobe, which the
 imageio-ffmpeg wheel does not ship). The binary is looked up once: the system
-one first, then the one bundled with imageio-ffmpeg; pydub is pointed at the
-same binary so the whole mix stage uses one ffmpeg.
+one first, then the one bundled with imageio-ffmpeg; pydub is pointed at it.
+
+The episode encode prefers an ffmpeg with loopback decoders (``-dec``, ffmpeg
+7.1+): one process then both encodes the MP3 and decodes its own packets to
+measure them, instead of a second ffmpeg (≈50 MB more RSS for a distro build).
+``loopback_ffmpeg`` finds one (the system binary, else the bundled one) or None.
 """
 
 from __future__ import annotations
@@ -26,17 +30,40 @@ _INSTALL_HINT = "install it with `apt-get install ffmpeg` or `pip install imagei
 @lru_cache(maxsize=1)
 def find_ffmpeg() -> str:
     """Path of the ffmpeg binary to use; PodcastError if there is none."""
-    exe = shutil.which("ffmpeg")
-    if not exe:
-        try:
-            import imageio_ffmpeg
-
-            exe = imageio_ffmpeg.get_ffmpeg_exe()
-        except Exception:  # not installed, or its binary is missing for this platform
-            exe = None
+    exe = shutil.which("ffmpeg") or _bundled_ffmpeg()
     if not exe:
         raise PodcastError(f"ffmpeg not found: {_INSTALL_HINT}")
     return exe
+
+
+def _bundled_ffmpeg() -> str | None:
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # not installed, or no binary for this platform
+        return None
+
+
+def _has_loopback(exe: str) -> bool:
+    """Whether ``exe`` can decode its own encoder's output (``-dec``): tried on 50 ms of silence."""
+    cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-f", "lavfi", "-t", "0.05", "-i", "anullsrc=r=8000",
+           "-c:a", "libmp3lame", "-f", "null", "-",
+           "-dec", "0:0", "-filter_complex", "[dec:0]anull[m]", "-map", "[m]", "-f", "null", "-"]
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def loopback_ffmpeg() -> str | None:
+    """An ffmpeg that supports loopback decoders and libmp3lame, or None."""
+    candidates = [find_ffmpeg(), _bundled_ffmpeg()]
+    for exe in dict.fromkeys(c for c in candidates if c):
+        if _has_loopback(exe):
+            return exe
+    return None
 
 
 def configure_pydub() -> None:
@@ -50,7 +77,8 @@ def configure_pydub() -> None:
 
 # Trailer lines ffmpeg prints after the real error; they say nothing about the cause.
 _GENERIC = ("Conversion failed", "Error while processing the decoded data", "Error reinitializing filters",
-            "Failed to inject frame", "Error while filtering", "Error sending frames", "Exiting normally")
+            "Failed to inject frame", "Error while filtering", "Error sending frames", "Exiting normally",
+            "Error opening output file")  # ffmpeg 7+: the cause is on the line before
 
 
 def _last_line(stderr: str) -> str:
@@ -105,9 +133,9 @@ class FFmpegJob:
         self.stderr.close()
 
 
-def start_ffmpeg(args: Sequence[str], *, what: str, stdin: bool = False) -> FFmpegJob:
-    """Start ``ffmpeg args...`` without waiting; pass ``stdin=True`` to feed it a pipe."""
-    cmd = [find_ffmpeg(), "-hide_banner", *args]
+def start_ffmpeg(args: Sequence[str], *, what: str, stdin: bool = False, exe: str | None = None) -> FFmpegJob:
+    """Start ``ffmpeg args...`` (``exe``, default find_ffmpeg()) without waiting; ``stdin=True`` feeds a pipe."""
+    cmd = [exe or find_ffmpeg(), "-hide_banner", *args]
     if not stdin:
         cmd.insert(1, "-nostdin")
     err = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the FFmpegJob
