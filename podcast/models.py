@@ -54,6 +54,7 @@ class VoicedSegment:
     cached: bool = False
     fell_back: bool = False
     timings: list[WordTiming] = field(default_factory=list)
+    retries: int = 0  # requests the engine had to retry (network engines)
 
 
 @dataclass

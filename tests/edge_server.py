@@ -75,6 +75,7 @@ class EdgeServer:
     delay: float = 0.0  # seconds to wait before answering, so overlapping requests can be seen
     mode: str = "ok"
     fail_first_n: int | None = None  # None: every connection uses ``mode``; n: the first n do
+    fail_text: str | None = None  # only requests whose text contains this use ``mode`` (not http_403)
     connections: int = 0
     max_concurrent: int = 0
     requests: list[Request] = field(default_factory=list)
@@ -95,11 +96,12 @@ class EdgeServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{PATH}?TrustedClientToken=test-token"
 
-    def configure(self, mode: str = "ok", fail_first_n: int | None = None, delay: float = 0.0) -> None:
+    def configure(self, mode: str = "ok", fail_first_n: int | None = None, delay: float = 0.0,
+                  fail_text: str | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         with self._lock:
-            self.mode, self.fail_first_n, self.delay = mode, fail_first_n, delay
+            self.mode, self.fail_first_n, self.delay, self.fail_text = mode, fail_first_n, delay, fail_text
             self.connections = self.max_concurrent = 0
             self.requests = []
 
@@ -176,6 +178,8 @@ class EdgeServer:
                 record.ssml = msg.data.split("\r\n\r\n", 1)[1]
         m = re.search(r"<prosody[^>]*>(.*)</prosody>", record.ssml, re.S)
         record.text = unescape(m.group(1)) if m else ""
+        if self.fail_text is not None:  # fail only the requests carrying this text
+            mode = self.mode if self.fail_text in record.text else "ok"
         if mode == "timeout":
             async for _ in ws:  # say nothing until the client gives up
                 pass

@@ -253,3 +253,45 @@ def test_voices_offline_and_presets() -> None:
         assert (preset.engine, preset.voice, preset.fallback) == ("edge", voice, "default")
         assert preset.voice in KNOWN_VOICES
         load_preset(REPO, preset.fallback)  # the fallback preset exists
+
+
+# ---------------------------------------------------------------- the voice stage over edge
+
+
+def test_voice_stage_batches_edge_segments_with_per_segment_fallback(
+        edge: EdgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import podcast.voice as pv
+    from podcast.script import SpokenSegment
+    from podcast.voice import FunctionEngine, voice
+    from podcast.voice.text import Lexicon
+
+    monkeypatch.setattr(pv, "DEFAULT_CONCURRENCY", 2)  # presets without a concurrency setting use this
+
+    edge.configure("no_audio", delay=0.15, fail_text="第四")
+    eng = engine(edge, tries=2)
+    spare_calls: list[str] = []
+
+    def spare(text: str, preset: VoicePreset) -> np.ndarray:
+        spare_calls.append(text)
+        return np.full(2400, 0.1, np.float32)
+
+    engines = {"edge": eng, "spare": FunctionEngine("spare", spare)}
+    preset = HSIAOCHEN.model_copy(update={"fallback": "backup"})
+    backup = VoicePreset(name="backup", engine="spare")
+    words = "一二三四五六"
+    segs = [SpokenSegment(f"s{i}", "新聞", f"第{w}則新聞。", 200) for i, w in enumerate(words, 1)]
+    seen: list[tuple[int, str]] = []
+    out = voice(segs, preset, tmp_path, presets={"backup": backup}.__getitem__, engine_factory=engines.__getitem__,
+                lexicon=Lexicon(), progress=lambda i, n, v: seen.append((i, v.id)))
+    assert [v.id for v in out] == [s.id for s in segs] and seen == [(i, f"s{i}") for i in range(1, 7)]
+    assert [v.fell_back for v in out] == [False, False, False, True, False, False]
+    assert out[3].engine == "spare" and spare_calls == ["第四則新聞。"]
+    assert all(v.engine == "edge" and v.audio.is_file() and v.duration_ms > 300 for i, v in enumerate(out) if i != 3)
+    assert edge.max_concurrent == 2  # the segments overlapped, never more than the limit
+    assert out[3].retries == 1 and sum(v.retries for v in out) == 1
+    # a rerun is all cache, except the segment that fell back (its edge audio was never made)
+    edge.configure("ok")
+    again = voice(segs, preset, tmp_path, presets={"backup": backup}.__getitem__,
+                  engine_factory=engines.__getitem__, lexicon=Lexicon())
+    assert [v.cached for v in again] == [True, True, True, False, True, True]
+    assert edge.connections == 1 and not any(v.fell_back for v in again)

