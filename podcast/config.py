@@ -57,6 +57,8 @@ class WriterConfig(_Strict):
     deep_dives: Annotated[int, Field(ge=2, le=8)] = 4
     themes: Annotated[int, Field(ge=2, le=6)] = 3
     minutes: Annotated[float, Field(gt=0, le=180)] = 8.0
+    # Stories whose title or text mention one of these rank higher.
+    keywords: list[str] = []
 
 
 class LLMConfig(_Strict):
@@ -104,6 +106,11 @@ class VoicePreset(_Strict):
     pitch: Annotated[float, Field(ge=-12, le=12)] = 0.0
     volume: Annotated[float, Field(ge=-20, le=20)] = 0.0
     fallback: str = ""
+    # Requests in flight at once (edge-tts; default 4); the offline engines run one at a time.
+    concurrency: Annotated[int, Field(ge=1, le=16)] | None = None
+    # Measured speaking rate in characters per minute at rate 1.0 (see
+    # scripts/measure_rate.py); it turns --minutes into a script length.
+    chars_per_minute: Annotated[float, Field(gt=50, le=1000)] | None = None
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -73,6 +73,8 @@ def test_mark_used(tmp_path: Path) -> None:
         store.mark_used(2, ["c"])
         assert store.used_ids(1) == {"a", "b"}
         assert store.used_ids() == {"a", "b", "c"}
+        store.mark_used(1, ["d"])  # a rebuild of episode 1 replaces its record
+        assert store.used_ids(1) == {"d"} and store.used_before(2) == {"d": 1}
 
 
 def test_missing_file_fails_only_that_source(tmp_path: Path) -> None:
@@ -87,7 +89,9 @@ def test_missing_file_fails_only_that_source(tmp_path: Path) -> None:
     item = result.items[-1]
     assert item.title == "一則純文字新聞標題" and item.source == "note.txt"
     assert item.text.startswith("這是一段純文字內容")
-    assert any("FAILED" in line for line in result.report_lines())
+    lines = result.report_lines()
+    assert lines[0] == f"3 sources: 2 ok, 0 not modified, 1 failed: {missing}: file not found: check the path"
+    assert lines[-1] == "9 items (9 new)"
 
 
 def test_only_missing_sources_raise(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from openai_server import FakeOpenAI
 from podcast.config import LLMConfig, ShowMeta, WriterConfig
 from podcast.errors import PodcastError
 from podcast.models import Item
-from podcast.script import Script, parse, render
+from podcast.script import Script, parse, render, spoken_segments
 from podcast.write.chinese import simplified_chars
 from podcast.write.llm import fence_safe, write_llm
 
@@ -258,3 +259,38 @@ def test_no_endpoint_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(PodcastError, match="no endpoint configured"):
         write_llm([TRAD], show=SHOW, writer=WriterConfig(), llm=LLMConfig(), episode=1, date=DATE)
+
+
+def _budgets(srv: FakeOpenAI) -> list[int]:
+    out = []
+    for r in srv.story_requests():
+        m = re.search(r"全部重點合計約 (\d+) 字", r["messages"][1]["content"])
+        if m:
+            out.append(int(m.group(1)))
+    return out
+
+
+def test_prompts_carry_the_length_budget(tmp_path: Path) -> None:
+    import podcast
+    from podcast.collect import collect
+    from podcast.write.offline import TOLERANCE
+
+    items = collect([str(Path(podcast.__file__).parent / "sample" / "digest.md")], tmp_path / "s.db").items
+    budgets = {}
+    for minutes in (3, 8):
+        with FakeOpenAI() as srv:
+            llm = LLMConfig(base_url=srv.base_url, model="fake-model", timeout=5.0)
+            script, _, warnings = write_llm(
+                items, show=SHOW, writer=WriterConfig(minutes=minutes), llm=llm, episode=1, date=DATE,
+                base_delay=0.01, chars_per_minute=330,
+            )
+            budgets[minutes] = _budgets(srv)
+            assert len(budgets[minutes]) == len(script.deep_dives) >= 2
+            assert all("60 字以內" in r["messages"][1]["content"] for r in srv.story_requests())
+        # The fake model ignores budgets; when the sources could fill the target, that is reported.
+        said = sum(len(s.text) for s in spoken_segments(script))
+        missed = abs(said - minutes * 330) > TOLERANCE * minutes * 330
+        assert missed == any("not the" in w and "minutes" in w for w in warnings)
+    # A longer episode gives each deep dive more room, or more deep dives.
+    assert sum(budgets[8]) > 2 * sum(budgets[3])
+    assert min(budgets[3]) >= 120

@@ -102,7 +102,7 @@ class NearDupIndex:
             band.setdefault((fingerprint >> (16 * i)) & 0xFFFF, []).append((fingerprint, key))
 
 
-_MIN_DUP_CHARS = 80  # shorter texts (headlines, one-line summaries) collide too easily
+MIN_DUP_CHARS = 80  # shorter texts (headlines, one-line summaries) collide too easily
 
 
 def dedup_items(
@@ -121,7 +121,7 @@ def dedup_items(
         if it.id in seen:
             continue
         seen.add(it.id)
-        if len(_normalize(it.text)) >= _MIN_DUP_CHARS:
+        if len(_normalize(it.text)) >= MIN_DUP_CHARS:
             fp = simhash(it.text)
             twin = index.find(fp)
             if twin is not None and twin != it.id:

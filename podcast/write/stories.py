@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..models import Item
@@ -121,8 +122,21 @@ def _story_sentences(items: list[Item]) -> list[Sentence]:
     return out
 
 
-def rank(stories: list[Story], now: dt.datetime | None = None) -> list[Story]:
-    """Importance first, then how many sources carry it, keywords and recency."""
+KEYWORD_WEIGHT = 5.0  # per configured keyword found; two hits outweigh one importance step (10)
+MAX_KEYWORD_HITS = 3
+
+
+def keyword_hits(story: Story, keywords: Sequence[str]) -> int:
+    """How many of the show's configured keywords (case-insensitive) the story mentions."""
+    if not keywords:
+        return 0
+    blob = " ".join([story.title, *(f"{it.title} {it.text} {' '.join(it.entities)}" for it in story.items)]).lower()
+    return sum(1 for k in dict.fromkeys(k.strip().lower() for k in keywords) if k and k in blob)
+
+
+def rank(stories: list[Story], now: dt.datetime | None = None, *, keywords: Sequence[str] = ()) -> list[Story]:
+    """Importance first, then the show's configured ``keywords`` ([writer] keywords),
+    how many sources carry it, built-in topic words and recency."""
     dates = [it.published for s in stories for it in s.items if it.published]
     newest = max(dates) if dates else None
     for s in stories:
@@ -135,7 +149,8 @@ def rank(stories: list[Story], now: dt.datetime | None = None) -> list[Story]:
         if newest and pub:
             age_h = (newest - max(pub)).total_seconds() / 3600
             recency = max(0.0, 1.0 - age_h / 72)
-        s.score = 10 * imp + 3 * (len(s.items) - 1) + 1 * (len(links) - 1) + 0.5 * min(hits, 6) + recency
+        s.score = KEYWORD_WEIGHT * min(keyword_hits(s, keywords), MAX_KEYWORD_HITS)
+        s.score += 10 * imp + 3 * (len(s.items) - 1) + 1 * (len(links) - 1) + 0.5 * min(hits, 6) + recency
     order = {id(s): i for i, s in enumerate(stories)}
     return sorted(stories, key=lambda s: (-s.score, order[id(s)]))
 
