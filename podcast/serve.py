@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from functools import partial
 from http import HTTPStatus
@@ -82,9 +83,18 @@ class RangeHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    """Players drop connections all the time (every seek cancels a Range request): not an error."""
+
+    def handle_error(self, request, client_address):  # type: ignore[no-untyped-def]
+        if isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(root: Path, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
     handler = partial(RangeHandler, directory=str(root))
-    return ThreadingHTTPServer((host, port), handler)
+    return QuietServer((host, port), handler)
 
 
 def serve(root: Path, *, host: str, port: int, announce: Callable[[str], None] = print) -> None:

@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(ffmpeg espeak-ng fonts-noto-cjk)
-[ "${PODCAST_BROWSER:-0}" = 1 ] && APT_PACKAGES+=(chromium)
+# ffmpeg: mixing and encoding; espeak-ng: the fallback voice; Noto CJK: covers.
+# chromium and Node.js run the tests that render the article and parse the feed
+# with the Podcast Index parser (tests/js).
+APT_PACKAGES=(ffmpeg espeak-ng fonts-noto-cjk chromium)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -24,4 +27,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+if [ ! -d tests/js/node_modules/podcast-partytime ]; then
+  (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "setup: done (.venv/bin/podcast)"

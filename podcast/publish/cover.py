@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,6 +25,8 @@ MARGIN = 260
 FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _TC_INDEX = 3  # face 3 of NotoSansCJK-*.ttc is "Noto Sans CJK TC" (Traditional Chinese glyph forms)
 _KEY_CHUNK = "podcast-cover-key"
+# Where a too-long Latin run may break first: after / > & ? = and before <.
+_URLISH_BREAKS = re.compile(r"(?<=[/>&?=])|(?=<)")
 _NO_LINE_START = set("，。、：；！？）」』】〉》…,.:;!?)")
 
 
@@ -83,7 +86,17 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, wi
     """Greedy wrap that breaks between any two CJK characters and at spaces otherwise."""
     lines: list[str] = []
     line = ""
+    tokens: list[str] = []
     for token in _tokens(text):
+        # A Latin run wider than the picture (a URL, markup, a long name) is broken between
+        # characters rather than drawn past the edge.
+        if draw.textlength(token.rstrip(), font=font) <= width:
+            tokens.append(token)
+            continue
+        for piece in _URLISH_BREAKS.split(token):
+            wide = draw.textlength(piece.rstrip(), font=font) > width
+            tokens.extend(piece if wide else [piece] if piece else [])
+    for token in tokens:
         candidate = line + token
         if line and draw.textlength(candidate, font=font) > width:
             lines.append(line.rstrip())
@@ -159,7 +172,7 @@ def _render(seed: str, kicker: str, title: str, subtitle: str, key: str) -> byte
 
 
 def _key(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(("v1", *parts)).encode("utf-8")).hexdigest()
+    return hashlib.sha256("\x00".join(("v2", *parts)).encode("utf-8")).hexdigest()
 
 
 def cover_is_current(path: Path, key: str) -> bool:
