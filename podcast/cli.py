@@ -32,11 +32,19 @@ app = typer.Typer(
 err = Console(stderr=True)
 out = Console()
 
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", help="Only news newer than this: 24h, 3d, 2w or a date (default: [sources] since)."),
+]
 SourceOpt = Annotated[
     list[str] | None,
     typer.Option("--source", "-s", help="A feed URL, page URL or local file (repeatable)."),
 ]
 DirOpt = Annotated[Path | None, typer.Option("--dir", "-C", help="The show folder (default: find show.toml upwards).")]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", min=0, help="Seconds to wait for another run on this show to finish (default: fail at once)."),
+]
 
 
 def _show(dir_: Path | None) -> Path:
@@ -73,16 +81,19 @@ class _Hooks(pipeline.Hooks):
 
 
 def _report(summary: pipeline.RunSummary) -> None:
+    for line in summary.collected:
+        err.print(escape(line), highlight=False)
     m, s = divmod(round(summary.duration_s), 60)
     out.print(
         f"[green]EP{summary.number}[/green] {summary.title} — {m}:{s:02d}, "
         f"{summary.segments} segments ({summary.synthesized} synthesized, {summary.cached} cached"
         + (f", {len(summary.fell_back)} fell back: {', '.join(summary.fell_back)}" if summary.fell_back else "")
+        + (f", {summary.retried} requests retried" if summary.retried else "")
         + ")"
     )
     out.print(f"  {summary.folder}")
     for w in summary.warnings:
-        err.print(f"[yellow]warning:[/yellow] {w}")
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
 
 
 @app.command()
@@ -111,9 +122,9 @@ def init(
 
 
 @app.command()
-def collect(source: SourceOpt = None, dir_: DirOpt = None) -> None:
+def collect(source: SourceOpt = None, since: SinceOpt = None, dir_: DirOpt = None, wait: WaitOpt = 0.0) -> None:
     """Fetch the configured sources (or --source) into the store."""
-    result = pipeline.collect_only(_show(dir_), source)
+    result = pipeline.collect_only(_show(dir_), source, since=since, wait=wait)
     for line in result.report_lines():
         out.print(line)
 
@@ -121,14 +132,19 @@ def collect(source: SourceOpt = None, dir_: DirOpt = None) -> None:
 @app.command()
 def make(
     source: SourceOpt = None,
+    since: SinceOpt = None,
+    minutes: Annotated[
+        float | None, typer.Option("--minutes", min=0.5, max=180, help="Target length (default: [writer] minutes).")
+    ] = None,
     date: Annotated[str | None, typer.Option(help="Episode date, YYYY-MM-DD (default: today).")] = None,
     dir_: DirOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """collect → write → voice → mix → publish one new episode."""
     day = _date(date)
     hooks = _Hooks()
     try:
-        summary = pipeline.make(_show(dir_), source, date=day, hooks=hooks)
+        summary = pipeline.make(_show(dir_), source, date=day, since=since, minutes=minutes, hooks=hooks, wait=wait)
     finally:
         hooks.close()
     _report(summary)
@@ -138,23 +154,117 @@ def make(
 def regenerate(
     episode: Annotated[str, typer.Argument(help="Episode number, folder name or slug.")],
     voice: Annotated[str | None, typer.Option("--voice", help="Rebuild with another voice preset.")] = None,
+    from_sources: Annotated[
+        bool, typer.Option("--from-sources", help="Rewrite script.md from sources.json (the edited one is kept as a .bak).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the segments that would be re-synthesized, and why; change nothing.")
+    ] = False,
+    republish_date: Annotated[
+        bool, typer.Option("--republish-date", help="Give the episode a new publication date (now).")
+    ] = False,
     dir_: DirOpt = None,
+    wait: WaitOpt = 0.0,
 ) -> None:
     """Rebuild an episode after its script.md was edited (only changed text is re-voiced)."""
+    show = _show(dir_)
+    if dry_run:
+        if from_sources:
+            raise PodcastError("--dry-run cannot preview --from-sources (the new script is written by the run)")
+        _print_plan(pipeline.regenerate_plan(show, episode, voice_preset=voice))
+        return
     hooks = _Hooks()
     try:
-        summary = pipeline.regenerate(_show(dir_), episode, voice_preset=voice, hooks=hooks)
+        summary = pipeline.regenerate(
+            show, episode, voice_preset=voice, from_sources=from_sources,
+            republish_date=republish_date, hooks=hooks, wait=wait,
+        )
     finally:
         hooks.close()
     _report(summary)
+    out.print(f"  revision {summary.revision}")
+
+
+def _print_plan(plan: list[pipeline.SegmentPlan]) -> None:
+    from rich.table import Table
+
+    todo = [p for p in plan if p.synthesize]
+    if not todo:
+        out.print(f"0 of {len(plan)} segments would be synthesized: the episode is up to date")
+        return
+    table = Table(title=f"{len(todo)} of {len(plan)} segments would be synthesized", title_justify="left")
+    for col in ("segment", "chapter", "reason", "text"):
+        table.add_column(col, overflow="fold")
+    for p in todo:
+        text = p.text if len(p.text) <= 50 else p.text[:49] + "…"
+        table.add_row(p.id, escape(p.chapter), p.reason, escape(text))
+    out.print(table)
+
+
+@app.command("list")
+def list_(dir_: DirOpt = None) -> None:
+    """Every episode: number, date, title, duration, revision and state."""
+    from rich.table import Table
+
+    table = Table()
+    for col in ("#", "date", "title", "duration", "rev", "state"):
+        table.add_column(col, overflow="fold")
+    for r in pipeline.list_status(_show(dir_)):
+        dur = f"{int(r.duration_s) // 60}:{int(r.duration_s) % 60:02d}" if r.duration_s is not None else "—"
+        colour = "green" if r.state == "published" else "yellow" if r.state.startswith("not in") else "red"
+        table.add_row(str(r.number), r.date, escape(r.title), dur, str(r.revision or "—"),
+                      f"[{colour}]{escape(r.state)}[/{colour}]")
+    out.print(table)
+
+
+@app.command("show")
+def show_(
+    episode: Annotated[str, typer.Argument(help="Episode number, folder name or slug.")],
+    dir_: DirOpt = None,
+) -> None:
+    """One episode: its files, chapters, sources and warnings."""
+    from rich.table import Table
+
+    d = pipeline.show_details(_show(dir_), episode)
+    meta = d.meta
+    if meta is not None:
+        out.print(f"[bold]EP{meta.number}[/bold] {escape(meta.title)}  ({meta.pub_date.isoformat()}, "  # type: ignore[attr-defined]
+                  f"revision {meta.revision}, voice {meta.voice or '—'}, guid {meta.guid})")  # type: ignore[attr-defined]
+    out.print(str(d.folder))
+    files = Table(title="files", title_justify="left")
+    files.add_column("file")
+    files.add_column("bytes", justify="right")
+    for name, size in d.files:
+        files.add_row(escape(name), f"{size:,}")
+    out.print(files)
+    if d.chapters:
+        ch = Table(title="chapters", title_justify="left")
+        ch.add_column("start", justify="right")
+        ch.add_column("title")
+        for start, title in d.chapters:
+            ch.add_row(f"{int(start) // 60}:{int(start) % 60:02d}", escape(title))
+        out.print(ch)
+    if d.sources:
+        src = Table(title="sources", title_justify="left")
+        for col in ("n", "title", "url"):
+            src.add_column(col, overflow="fold")
+        for r in d.sources:
+            src.add_row(str(r.get("n", "")), escape(str(r.get("title", ""))), escape(str(r.get("url", ""))))
+        out.print(src)
+    if d.warnings:
+        out.print(f"[yellow]{len(d.warnings)} warning(s):[/yellow]")
+        for w in d.warnings:
+            out.print(f"  {escape(w)}")
+    else:
+        out.print("no warnings")
 
 
 @app.command()
-def publish(dir_: DirOpt = None) -> None:
+def publish(dir_: DirOpt = None, wait: WaitOpt = 0.0) -> None:
     """Rebuild feed, articles and index from what is on disk."""
     show = _show(dir_)
-    for w in pipeline.publish_all(show):
-        err.print(f"[yellow]warning:[/yellow] {w}")
+    for w in pipeline.publish_all(show, wait=wait):
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
     out.print(f"Published {pipeline.episodes_dir(show) / 'feed.xml'}")
 
 
@@ -183,6 +293,43 @@ def voices() -> None:
             out.print(f"{name}: unavailable — {exc}")
             continue
         out.print(f"{name}: {', '.join(names)}")
+
+
+@app.command()
+def say(
+    text: Annotated[str, typer.Argument(help="The words to speak (Markdown and lexicon terms are handled as in an episode).")],
+    voice: Annotated[str | None, typer.Option("--voice", help="Voice preset in voices/ (default: show.toml's).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Audio file to write (.mp3 or .wav).")] = None,
+    dir_: DirOpt = None,
+) -> None:
+    """Audition a voice or a lexicon entry: synthesize TEXT and print where the audio is."""
+    from .voice.tools import say as speak
+
+    path = speak(text, voice, _show(dir_), output)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def cache(
+    prune: Annotated[bool, typer.Option("--prune", help="Delete cached segments no episode uses.")] = False,
+    dir_: DirOpt = None,
+    wait: WaitOpt = 0.0,
+) -> None:
+    """What the voice segment cache holds; --prune frees what no episode uses."""
+    from .voice.tools import cache_stats
+    from .voice.tools import prune as drop
+
+    show = _show(dir_)
+    if prune:
+        removed, freed = drop(show, wait=wait)
+        out.print(f"removed {removed} files, freed {freed / 1e6:.1f} MB")
+        return
+    st = cache_stats(show)
+    out.print(
+        f"{st.segments} cached segments, {st.bytes / 1e6:.1f} MB; {st.referenced} used by episodes, "
+        f"{st.unreferenced_bytes / 1e6:.1f} MB unused (podcast cache --prune frees it); "
+        f"{st.say_files} auditions, {st.say_bytes / 1e6:.1f} MB"
+    )
 
 
 def _date(value: str | None) -> dt.date | None:

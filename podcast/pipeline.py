@@ -1,43 +1,67 @@
 """The pipeline, visible in one place: collect → write → voice → mix → publish.
 
 Each stage is one entry function with plain data in and out; the episode
-folder is the hand-off. A new episode is built in a hidden staging folder
-and renamed into ``episodes/`` only when it is complete, so a failure at any
-stage leaves ``episodes/`` exactly as it was (the segment cache keeps the
-audio already synthesized, so the next run resumes cheaply).
+folder is the hand-off. Every run that writes holds the show's lock
+(:mod:`podcast.lock`) and starts with :func:`recover`, which cleans up after a
+run that was killed.
+
+Crash safety: a new episode is built in a hidden staging folder
+(``episodes/.epNNNN-slug.partial``) and renamed into place only when it is
+complete; ``regenerate`` builds a staging copy and swaps it in with two
+renames (old → ``.epNNNN-slug.old``, staging → final). A kill at any point
+leaves every published file as it was, and the segment cache keeps the audio
+already synthesized, so the next run resumes cheaply.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
+import os
 import re
 import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ShowConfig, VoicePreset, load_preset, load_show
 from .errors import PodcastError
-from .models import VoicedSegment
-from .script import Script, parse, render, spoken_segments
+from .lock import show_lock
+from .models import Item, VoicedSegment
+from .script import Script, SpokenSegment, parse, render, spoken_segments
 from .util import slugify, write_text_atomic
+
+if TYPE_CHECKING:
+    from .voice.engines import VoiceEngine
 
 log = logging.getLogger("podcast")
 
 EPISODES = "episodes"
 STORE = "podcast.db"
+SEGMENTS_FILE = "segments.json"  # per-segment text/voice/hash of the last build, for --dry-run reasons
+FAKE_VOICE_ENV = "PODCAST_FAKE_VOICE"
 _FOLDER_RE = re.compile(r"^ep(\d{4})-[a-z0-9-]+$")
+_HIDDEN_RE = re.compile(r"^\.(ep\d{4}-[a-z0-9-]+)\.(partial|old)$")
 
 
 @dataclass
 class Hooks:
-    """What the CLI plugs in: progress reporting. Library code stays UI-free."""
+    """What the caller plugs in. Library code stays UI-free.
+
+    ``stage`` reports progress; ``checkpoint`` is called at each crash-relevant
+    point (``written``, ``voiced``, ``mixed``, ``staged``, ``swapped-out``,
+    ``renamed``) so tests can inject a failure there; ``engine_factory`` replaces
+    the voice engines (passed to :func:`podcast.voice.voice`).
+    """
 
     stage: Callable[[str], None] = lambda name: None
     segment: Callable[[int, int, VoicedSegment], None] | None = None
+    checkpoint: Callable[[str], None] = lambda name: None
+    engine_factory: Callable[[str], VoiceEngine] | None = None
 
 
 @dataclass
@@ -50,7 +74,10 @@ class RunSummary:
     synthesized: int
     cached: int
     fell_back: list[str] = field(default_factory=list)
+    retried: int = 0  # requests the voice engine had to retry
     warnings: list[str] = field(default_factory=list)
+    revision: int = 1
+    collected: list[str] = field(default_factory=list)  # the collect report (make only)
 
 
 def episodes_dir(show_dir: Path) -> Path:
@@ -82,34 +109,132 @@ def _presets(show_dir: Path) -> Callable[[str], VoicePreset]:
     return lambda name: load_preset(show_dir, name)
 
 
+def fake_engine_factory(name: str) -> VoiceEngine:
+    """TEST ONLY (``PODCAST_FAKE_VOICE=1``): a fast deterministic tone instead of speech.
+
+    Its version differs from every real engine's, so its audio never shares a
+    cache entry with real speech. Used by subprocess tests that cannot inject
+    an engine; never set this variable for a real show.
+    """
+    import numpy as np
+
+    from .util import sha256_text
+    from .voice.engines import FunctionEngine
+
+    def tone(text: str, preset: VoicePreset) -> np.ndarray:
+        n = 24000 * max(300, 60 * len(text)) // 1000
+        freq = 200 + int(sha256_text(text)[:4], 16) % 400
+        return (0.3 * np.sin(np.arange(n) * (2 * np.pi * freq / 24000))).astype(np.float32)
+
+    return FunctionEngine(name, tone, version="fake-test-1")
+
+
+def _engines(hooks: Hooks) -> Callable[[str], VoiceEngine] | None:
+    if hooks.engine_factory is not None:
+        return hooks.engine_factory
+    return fake_engine_factory if os.environ.get(FAKE_VOICE_ENV) == "1" else None
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def recover(show_dir: Path) -> list[str]:
+    """Clean up after a killed run (call with the show lock held); returns what was done.
+
+    * ``.X.old`` with ``X`` missing: a regenerate died between its two renames.
+      Its staging copy was complete (it is only swapped in once built), so the
+      swap is finished; without a staging copy the old folder is restored.
+    * ``.X.old`` with ``X`` present: the swap finished; the backup goes.
+    * ``.X.partial``: an unfinished build; removed.
+    * ``.*.tmp`` in episodes/ and its episode folders: half-written files; removed.
+    """
+    eps = episodes_dir(show_dir)
+    done: list[str] = []
+    if not eps.is_dir():
+        return done
+    for old in sorted(eps.glob(".*.old")):
+        m = _HIDDEN_RE.match(old.name)
+        if not m or not old.is_dir():
+            continue
+        final, staging = eps / m.group(1), eps / f".{m.group(1)}.partial"
+        if not final.exists():
+            if staging.is_dir():
+                staging.rename(final)
+                done.append(f"finished the interrupted regenerate of {final.name}")
+            else:
+                old.rename(final)
+                done.append(f"restored {final.name} from an interrupted regenerate")
+                continue
+        shutil.rmtree(old, ignore_errors=True)
+    for partial in sorted(eps.glob(".*.partial")):
+        if _HIDDEN_RE.match(partial.name) and partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+            done.append(f"removed the unfinished build {partial.name}")
+    for folder in [eps, *(p for p in eps.iterdir() if p.is_dir() and _FOLDER_RE.match(p.name))]:
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+    for line in done:
+        log.warning("%s", line)
+    return done
+
+
+# --------------------------------------------------------------------------- make
+
+
 def make(
     show_dir: Path,
     sources: list[str] | None = None,
     *,
     date: dt.date | None = None,
+    since: str | None = None,
+    minutes: float | None = None,
     hooks: Hooks | None = None,
+    wait: float = 0.0,
 ) -> RunSummary:
-    """collect → write → voice → mix → publish one new episode."""
-    from .collect import collect
+    """collect → write → voice → mix → publish one new episode.
+
+    ``since`` (e.g. ``"24h"``) and ``minutes`` override ``[sources] since`` and
+    ``[writer] minutes`` of show.toml for this run."""
+    with show_lock(show_dir, wait):
+        recover(show_dir)
+        return _make(show_dir, sources, date=date, since=since, minutes=minutes, hooks=hooks or Hooks())
+
+
+def _make(show_dir: Path, sources: list[str] | None, *, date: dt.date | None, since: str | None,
+          minutes: float | None, hooks: Hooks) -> RunSummary:
+    from .collect import collect, fresh_items
+    from .collect.store import Store
     from .write import write_script
 
-    hooks = hooks or Hooks()
     config = load_show(show_dir)
     preset = load_preset(show_dir, config.voice.preset)
+    writer = config.writer
+    if minutes is not None:
+        if not 0 < minutes <= 180:
+            raise PodcastError(f"--minutes {minutes:g} is out of range (0–180)")
+        writer = writer.model_copy(update={"minutes": minutes})
     chosen = resolve_sources(show_dir, list(sources or config.sources.items))
     if not chosen:
         raise PodcastError("no sources: add some to [sources] items in show.toml or pass --source")
 
     hooks.stage("collect")
-    collected = collect(chosen, show_dir / STORE)
-    items = collected.items
+    collected = collect(chosen, show_dir / STORE, since=since or config.sources.since)
+    number = next_number(show_dir)
+    with Store(show_dir / STORE) as store:
+        items = fresh_items(collected.items, store, episode=number)
+    if not items:
+        raise PodcastError(
+            f"all {len(collected.items)} collected stories were already told in earlier episodes: "
+            "add sources or widen --since"
+        )
+    if len(items) < len(collected.items):
+        log.info("%d items left out: earlier episodes told them", len(collected.items) - len(items))
 
     hooks.stage("write")
-    number = next_number(show_dir)
     date = date or dt.date.today()
     written = write_script(
-        items, show=config.show, writer=config.writer, episode=number, date=date,
-        llm=config.llm, show_dir=show_dir,
+        items, show=config.show, writer=writer, episode=number, date=date,
+        llm=config.llm, show_dir=show_dir, chars_per_minute=_speaking_rate(preset),
     )
     script, source_list = written.script, written.sources
     folder_name = f"ep{number:04d}-{slugify(script.title, date.isoformat())}"
@@ -123,22 +248,35 @@ def make(
         write_text_atomic(
             staging / "sources.json", json.dumps(source_list, ensure_ascii=False, indent=2) + "\n"
         )
+        hooks.checkpoint("written")
         summary = _build_audio(
             show_dir, config, preset, script, staging, hooks,
             guid=str(uuid.uuid4()), pub_date=_pub_datetime(date), revision=1,
             writer=written.writer, write_warnings=written.warnings,
         )
+        hooks.checkpoint("staged")
+        # Recorded before the rename, so a published episode always has its record; a run
+        # that dies here leaves a record under a number the next run reuses and replaces.
+        _mark_used(show_dir, number, [s.get("item_id", "") for s in source_list])
         staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    hooks.checkpoint("renamed")
     summary.folder = final
-    _mark_used(show_dir, number, [s.get("item_id", "") for s in source_list])
+
+    summary.collected = collected.report_lines()
 
     hooks.stage("publish")
-    result = _publish(show_dir, config)
-    summary.warnings.extend(result)
+    summary.warnings.extend(_publish(show_dir, config))
     return summary
+
+
+def _speaking_rate(preset: VoicePreset) -> float:
+    """Characters per minute this preset speaks: its measured value (at rate 1.0) times its rate."""
+    from .write.offline import CHARS_PER_MINUTE
+
+    return (preset.chars_per_minute or CHARS_PER_MINUTE) * preset.rate
 
 
 def _pub_datetime(date: dt.date) -> dt.datetime:
@@ -170,9 +308,12 @@ def _build_audio(
     from .voice import voice
 
     hooks.stage("voice")
+    segments = spoken_segments(script)
     voiced = voice(
-        spoken_segments(script), preset, show_dir, presets=_presets(show_dir), progress=hooks.segment
+        segments, preset, show_dir, presets=_presets(show_dir), progress=hooks.segment,
+        engine_factory=_engines(hooks),
     )
+    hooks.checkpoint("voiced")
 
     hooks.stage("mix")
     cover = folder / "cover.png"
@@ -190,6 +331,10 @@ def _build_audio(
     )
     result = mix(voiced, folder, config.audio, tags)
     write_sidecars(result, folder)
+    hooks.checkpoint("mixed")
+    rows = [{"id": s.id, "chapter": s.chapter, "text": s.text, "hash": s.hash,
+             "voice": preset.name, "engine": s.engine} for s in voiced]
+    write_text_atomic(folder / SEGMENTS_FILE, json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
 
     summary_text = "；".join(b.text for g in script.summary for b in g.bullets[:1])
     meta = EpisodeMeta(
@@ -222,7 +367,9 @@ def _build_audio(
         synthesized=sum(not s.cached for s in voiced),
         cached=sum(s.cached for s in voiced),
         fell_back=[s.id for s in voiced if s.fell_back],
+        retried=sum(s.retries for s in voiced),
         warnings=list(meta.warnings),
+        revision=revision,
     )
 
 
@@ -239,40 +386,191 @@ def find_episode(show_dir: Path, which: str) -> Path:
     raise PodcastError(f"no episode {which!r} in {episodes_dir(show_dir)} (episodes: {known})")
 
 
-def regenerate(show_dir: Path, which: str, *, voice_preset: str | None = None, hooks: Hooks | None = None) -> RunSummary:
-    """Rebuild an episode after its script.md was edited: only changed segments are re-voiced."""
-    from .publish.episodes import load_episode
+# --------------------------------------------------------------------------- regenerate
 
-    hooks = hooks or Hooks()
+
+def _read_script(folder: Path) -> Script:
+    path = folder / "script.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PodcastError(f"{path}: cannot be read ({exc}); restore it from script.md.*.bak or git") from None
+    return parse(text, where=str(path))
+
+
+def _read_sources(folder: Path) -> list[dict]:
+    path = folder / "sources.json"
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "n" in r for r in rows):
+            raise ValueError("expected a list of {n, title, url, item_id} rows")
+        return rows
+    except (OSError, ValueError) as exc:
+        raise PodcastError(f"{path}: not a usable sources list ({exc}); fix or delete it") from None
+
+
+def _stored_items(show_dir: Path, rows: list[dict]) -> tuple[list[Item], list[dict]]:
+    """The store's items behind sources.json rows, and the rows whose item is not there."""
+    from .collect.store import Store
+
+    if not (show_dir / STORE).is_file():
+        return [], list(rows)
+    found, missing = [], []
+    with Store(show_dir / STORE) as store:
+        for r in rows:
+            item = store.get(r.get("item_id", "")) if r.get("item_id") else None
+            (found.append(item) if item is not None else missing.append(r))
+    return found, missing
+
+
+def regenerate(
+    show_dir: Path,
+    which: str,
+    *,
+    voice_preset: str | None = None,
+    from_sources: bool = False,
+    republish_date: bool = False,
+    hooks: Hooks | None = None,
+    wait: float = 0.0,
+) -> RunSummary:
+    """Rebuild an episode after its script.md was edited: only changed segments are re-voiced.
+
+    Number and GUID never change; the publication date only with ``republish_date``.
+    """
+    with show_lock(show_dir, wait):
+        recover(show_dir)
+        return _regenerate(show_dir, which, voice_preset=voice_preset, from_sources=from_sources,
+                           republish_date=republish_date, hooks=hooks or Hooks())
+
+
+def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_sources: bool,
+                republish_date: bool, hooks: Hooks) -> RunSummary:
+    from .publish.episodes import load_episode
+    from .write import write_script
+    from .write.grounding import check_grounding
+
     config = load_show(show_dir)
     folder = find_episode(show_dir, which)
-    script = parse((folder / "script.md").read_text(encoding="utf-8"), where=str(folder / "script.md"))
     old = load_episode(folder)
+    rows = _read_sources(folder)
+    script = None if from_sources else _read_script(folder)  # a parse error stops here: nothing touched
     preset = load_preset(show_dir, voice_preset or old.voice or config.voice.preset)
+    items, missing = _stored_items(show_dir, rows)
+
+    writer, warnings = old.writer, []
+    if from_sources:
+        if not rows or missing:
+            which_rows = ", ".join(str(r.get("n", "?")) for r in missing) or "(none listed)"
+            raise PodcastError(
+                f"{folder / 'sources.json'}: sources {which_rows} are not in {show_dir / STORE}; "
+                "run 'podcast collect' for them, or edit script.md by hand and regenerate without --from-sources"
+            )
+        date = _read_script(folder).date if (folder / "script.md").is_file() else old.pub_date.date()
+        hooks.stage("write")
+        written = write_script(items, show=config.show, writer=config.writer, episode=old.number, date=date,
+                               llm=config.llm, show_dir=show_dir, chars_per_minute=_speaking_rate(preset))
+        script, rows, writer, warnings = written.script, written.sources, written.writer, written.warnings
+    else:
+        assert script is not None
+        if items:
+            warnings = check_grounding(script, rows, items)
+        if missing and rows:
+            warnings.append(f"grounding: sources {', '.join(str(r.get('n', '?')) for r in missing)} "
+                            f"are not in {STORE}; their bullets were not re-checked")
+    if script.episode != old.number:
+        script = dataclasses.replace(script, episode=old.number)  # the number is fixed once published
 
     # Build into a sibling staging copy; swap it in only when complete.
     staging = folder.with_name(f".{folder.name}.partial")
+    backup = folder.with_name(f".{folder.name}.old")
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(folder, staging)
     try:
+        if from_sources:
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            if (staging / "script.md").is_file():
+                shutil.copy2(staging / "script.md", staging / f"script.md.{stamp}.bak")
+            write_text_atomic(staging / "script.md", render(script))
+            write_text_atomic(staging / "sources.json", json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        hooks.checkpoint("written")
+        pub_date = dt.datetime.now().astimezone().replace(microsecond=0) if republish_date else old.pub_date
         summary = _build_audio(
             show_dir, config, preset, script, staging, hooks,
-            guid=old.guid, pub_date=old.pub_date, revision=old.revision + 1, writer=old.writer,
+            guid=old.guid, pub_date=pub_date, revision=old.revision + 1, writer=writer,
+            write_warnings=warnings,
         )
-        backup = folder.with_name(f".{folder.name}.old")
+        hooks.checkpoint("staged")
         if backup.exists():
             shutil.rmtree(backup)
         folder.rename(backup)
+        # A kill right here leaves .old + a complete .partial: recover() finishes the swap.
+        hooks.checkpoint("swapped-out")
         staging.rename(folder)
-        shutil.rmtree(backup, ignore_errors=True)
     except BaseException:
+        if backup.exists() and not folder.exists():
+            backup.rename(folder)
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    shutil.rmtree(backup, ignore_errors=True)
+    hooks.checkpoint("renamed")
     summary.folder = folder
     hooks.stage("publish")
     summary.warnings.extend(_publish(show_dir, config))
     return summary
+
+
+@dataclass
+class SegmentPlan:
+    id: str
+    chapter: str
+    text: str
+    hash: str
+    reason: str  # "cached" | "new text" | "changed voice" | "missing from cache"
+
+    @property
+    def synthesize(self) -> bool:
+        return self.reason != "cached"
+
+
+def regenerate_plan(show_dir: Path, which: str, *, voice_preset: str | None = None,
+                    hooks: Hooks | None = None) -> list[SegmentPlan]:
+    """What ``regenerate`` would re-synthesize, and why; touches nothing."""
+    from .publish.episodes import load_episode
+    from .voice.plan import plan
+
+    hooks = hooks or Hooks()
+    config = load_show(show_dir)
+    folder = find_episode(show_dir, which)
+    old = load_episode(folder)
+    script = _read_script(folder)
+    preset = load_preset(show_dir, voice_preset or old.voice or config.voice.preset)
+    planned = plan(spoken_segments(script), preset, show_dir, engine_factory=_engines(hooks))
+    before: dict[str, set[str]] = {}  # text → hashes it was voiced with
+    try:
+        for r in json.loads((folder / SEGMENTS_FILE).read_text(encoding="utf-8")):
+            before.setdefault(r["text"], set()).add(r["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        before = {}  # older episodes: fall back to episode.json's hash list
+    old_hashes = set(old.segment_hashes)
+    out = []
+    for p in planned:
+        seg: SpokenSegment = p.segment
+        if p.cached:
+            reason = "cached"
+        elif p.hash in old_hashes:
+            reason = "missing from cache"
+        elif before:
+            reason = "changed voice" if seg.text in before else "new text"
+        else:
+            reason = "changed voice" if preset.name != old.voice else "new text"
+        out.append(SegmentPlan(seg.id, seg.chapter, seg.text, p.hash, reason))
+    return out
+
+
+# --------------------------------------------------------------------------- publish, collect
 
 
 def _publish(show_dir: Path, config: ShowConfig) -> list[str]:
@@ -282,18 +580,23 @@ def _publish(show_dir: Path, config: ShowConfig) -> list[str]:
     return list(getattr(result, "warnings", []))
 
 
-def publish_all(show_dir: Path) -> list[str]:
-    return _publish(show_dir, load_show(show_dir))
+def publish_all(show_dir: Path, *, wait: float = 0.0) -> list[str]:
+    with show_lock(show_dir, wait):
+        done = recover(show_dir)
+        return done + _publish(show_dir, load_show(show_dir))
 
 
-def collect_only(show_dir: Path, sources: list[str] | None = None):  # noqa: ANN201 - CollectResult
+def collect_only(  # noqa: ANN201 - CollectResult
+    show_dir: Path, sources: list[str] | None = None, *, since: str | None = None, wait: float = 0.0
+):
     from .collect import collect
 
     config = load_show(show_dir)
     chosen = resolve_sources(show_dir, list(sources or config.sources.items))
     if not chosen:
         raise PodcastError("no sources: add some to [sources] items in show.toml or pass --source")
-    return collect(chosen, show_dir / STORE)
+    with show_lock(show_dir, wait):
+        return collect(chosen, show_dir / STORE, since=since or config.sources.since)
 
 
 def _mark_used(show_dir: Path, number: int, item_ids: list[str]) -> None:
@@ -303,3 +606,80 @@ def _mark_used(show_dir: Path, number: int, item_ids: list[str]) -> None:
     if ids:
         with Store(show_dir / STORE) as store:
             store.mark_used(number, ids)
+
+
+# --------------------------------------------------------------------------- list, show
+
+
+@dataclass
+class EpisodeRow:
+    folder: Path
+    number: int
+    date: str
+    title: str
+    duration_s: float | None
+    revision: int | None
+    state: str  # published / not in feed (run publish) / missing mp3 / broken: …
+
+
+def list_status(show_dir: Path) -> list[EpisodeRow]:
+    """Every ep####-* folder with what state it is in; reads only."""
+    from .publish.episodes import AUDIO_FILE, EPISODE_JSON, load_episode
+
+    eps = episodes_dir(show_dir)
+    feed = eps / "feed.xml"
+    feed_text = feed.read_text(encoding="utf-8", errors="replace") if feed.is_file() else ""
+    rows = []
+    for folder in sorted(p for p in eps.glob("ep*") if p.is_dir() and _FOLDER_RE.match(p.name)):
+        number, date, title, duration, revision = int(folder.name[2:6]), "", folder.name[7:], None, None
+        try:
+            if not (folder / EPISODE_JSON).is_file():
+                raise PodcastError("missing episode.json")
+            meta = load_episode(folder)
+            date, title = meta.pub_date.date().isoformat(), meta.title
+            duration, revision = meta.duration_s, meta.revision
+            title = _read_script(folder).title
+            if not (folder / AUDIO_FILE).is_file():
+                state = "missing mp3"
+            elif f">{meta.guid}<" in feed_text:
+                state = "published"
+            else:
+                state = "not in feed (run publish)"
+        except PodcastError as exc:
+            state = f"broken: {exc}"
+        rows.append(EpisodeRow(folder, number, date, title, duration, revision, state))
+    return rows
+
+
+@dataclass
+class EpisodeDetails:
+    folder: Path
+    meta: object | None  # EpisodeMeta, or None when episode.json is broken
+    files: list[tuple[str, int]]
+    chapters: list[tuple[float, str]]
+    sources: list[dict]
+    warnings: list[str]
+
+
+def show_details(show_dir: Path, which: str) -> EpisodeDetails:
+    from .publish.episodes import load_episode
+    from .publish.pages import load_chapters
+
+    folder = find_episode(show_dir, which)
+    problems: list[str] = []
+    meta = None
+    try:
+        meta = load_episode(folder)
+    except PodcastError as exc:
+        problems.append(str(exc))
+    try:
+        chapters = [(c.start_s, c.title) for c in load_chapters(folder / "chapters.json")]
+    except PodcastError as exc:
+        chapters, problems = [], [*problems, str(exc)]
+    try:
+        sources = _read_sources(folder)
+    except PodcastError as exc:
+        sources, problems = [], [*problems, str(exc)]
+    files = [(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
+    warnings = [*problems, *(getattr(meta, "warnings", None) or [])]
+    return EpisodeDetails(folder, meta, files, chapters, sources, warnings)

@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from pypinyin import lazy_pinyin
-
 
 @contextmanager
 def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
@@ -68,6 +66,10 @@ def slugify(title: str, fallback: str) -> str:
 
     ``fallback`` (e.g. the episode date) is used when nothing usable remains.
     """
+    # Imported here: pypinyin's dictionaries cost ~55 MB of RSS, and most importers of util
+    # (the mix stage among them) never make a slug.
+    from pypinyin import lazy_pinyin
+
     words: list[str] = []
     for chunk in lazy_pinyin(title, errors=lambda s: [s]):
         ascii_text = unicodedata.normalize("NFKD", chunk).encode("ascii", "ignore").decode()

