@@ -22,7 +22,15 @@ from podcast.errors import PodcastError
 from podcast.mix import EpisodeTags, mix, write_sidecars
 from podcast.mix.ffmpeg import find_ffmpeg
 from podcast.mix.stings import intro_sting, outro_sting
-from podcast.mix.transcript import MAX_LINE, chapters_json, split_text, tidy_cues, write_srt, write_vtt
+from podcast.mix.transcript import (
+    MAX_LINE,
+    chapters_json,
+    speaks_as_written,
+    split_text,
+    tidy_cues,
+    write_srt,
+    write_vtt,
+)
 from podcast.models import Cue, VoicedSegment, WordTiming
 
 FFPROBE = shutil.which("ffprobe")
@@ -70,7 +78,7 @@ TEXTS = [
     "首先來看晶片產業，某家公司宣布擴產計畫，預計明年開始量產。",
     "接著是 AI 模型的消息，Open models keep getting smaller, faster, and cheaper to run.",
     "第三則新聞和雲端服務有關，價格調整會影響不少新創團隊的成本結構，值得大家留意後續的發展。",
-    "最後是資安事件，請大家記得更新軟體。",
+    "最後是 2026 年的 CVE 資安事件，請大家記得更新軟體。",
     "感謝收聽，我們下次見！",
 ]
 
@@ -101,6 +109,8 @@ def make_segments(folder: Path) -> list[VoicedSegment]:
                 WordTiming(1900, 3600, "價格調整會影響不少新創團隊的成本結構，"),
                 WordTiming(3600, 5400, "值得大家留意後續的發展。"),
             ]
+        elif i == 4:  # timed, but in the spoken form the voice stage fed the engine
+            timings = [WordTiming(500, 1500, "最後是二〇二六年的 C V E 資安事件，"), WordTiming(1500, 2500, "請大家記得更新軟體。")]
         segs.append(VoicedSegment(
             id=f"seg{i:02d}", chapter=chapter, text=TEXTS[i], pause_ms=[400, 300, 700, 350, 600, 0][i],
             audio=path, duration_ms=int((secs + 1.3) * 1000), hash=f"h{i}", engine="test", timings=timings,
@@ -381,6 +391,14 @@ def test_tidy_cues_orders_and_clips():
     out = tidy_cues(cues, 5000)
     assert [(c.start_ms, c.end_ms) for c in out] == [(0, 700), (700, 1500), (1600, 5000)]
     assert out[1].text == "b\nc"
+
+
+def test_speaks_as_written():
+    timings = [WordTiming(0, 500, "Open AI"), WordTiming(500, 900, "發表新模型")]
+    assert speaks_as_written(timings, "Open AI 發表新模型。")
+    assert speaks_as_written(timings, "OpenAI，發表新模型！")
+    assert not speaks_as_written(timings, "OpenAI 在 2026 年發表新模型。")
+    assert not speaks_as_written([], "任何文字")
 
 
 def test_writers(tmp_path):

@@ -46,6 +46,7 @@ from podcast.mix.tags import EpisodeTags, check_cover, write_tags
 from podcast.mix.transcript import (
     cues_from_timings,
     cues_proportional,
+    speaks_as_written,
     tidy_cues,
     write_chapters_json,
     write_sidecars,
@@ -258,7 +259,7 @@ def _assemble(
             start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
             starts.append(start)
             lo, hi = _ms(start, sr), _ms(start + len(x), sr)
-            if seg.timings:
+            if seg.timings and speaks_as_written(seg.timings, seg.text):
                 cues += cues_from_timings(seg.timings, lo - _ms(cut, sr), lo, hi)
             else:
                 cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))

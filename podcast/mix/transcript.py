@@ -83,6 +83,19 @@ def split_text(text: str, limit: int = MAX_LINE) -> list[str]:
     return pieces
 
 
+_NOT_SPOKEN = re.compile(r"[\W_]+")
+
+
+def speaks_as_written(timings: list[WordTiming], text: str) -> bool:
+    """Do the engine's timing labels spell the written text (punctuation and spaces aside)?
+
+    They do not when the voice stage rewrote it before speaking (a lexicon reading,
+    "2026" said as "二〇二六"): then the transcript must show the written words,
+    timed proportionally, not what the engine was fed."""
+    said = _NOT_SPOKEN.sub("", "".join(t.text for t in timings)).casefold()
+    return bool(said) and said == _NOT_SPOKEN.sub("", text).casefold()
+
+
 def cues_from_timings(timings: list[WordTiming], offset_ms: int, lo: int, hi: int) -> list[Cue]:
     """Group word timings into cues; times shift by ``offset_ms`` and clamp to [lo, hi]."""
     cues: list[Cue] = []
