@@ -457,7 +457,7 @@ def write_llm(
     llm = llm or LLMConfig()
     if not items:
         raise PodcastError("no items to write about: collect some news first (podcast collect)")
-    stories = [s for s in rank(cluster([taiwan_item(it) for it in items])) if s.sentences]
+    stories = [s for s in rank(cluster([taiwan_item(it) for it in items]), keywords=writer.keywords) if s.sentences]
     if not stories:
         raise PodcastError("the collected items have no usable sentences: check the sources' text")
     endpoint = Endpoint(llm, base_delay=base_delay, transient_retries=transient_retries)

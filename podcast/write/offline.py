@@ -294,7 +294,7 @@ def write_offline(
     if not items:
         raise PodcastError("no items to write about: collect some news first (podcast collect)")
     tw_items = [taiwan_item(it) for it in items]
-    keywords = list(getattr(writer, "keywords", []) or [])
+    keywords = writer.keywords
     stories = [s for s in rank(cluster(tw_items), keywords=keywords) if s.sentences]
     if not stories:
         raise PodcastError("the collected items have no usable sentences: check the sources' text")
