@@ -12,20 +12,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-STORIES = [
-    ("青松科技推出邊緣運算晶片 Pine-2", "青松科技發表邊緣運算晶片 Pine-2，功耗比前代降低 30%，預計明年第一季量產。",
-     "https://example.com/a"),
-    ("海鷗網路完成 5 億元募資", "海鷗網路宣布完成 5 億元募資，將在台中擴建兩座機房，並招募 80 名工程師。",
-     "https://example.com/b"),
-    ("山嵐軟體開源資料庫工具", "山嵐軟體把內部使用三年的資料庫遷移工具開源，支援 6 種常見資料庫。",
-     "https://example.com/c"),
+STORIES = [  # written for this benchmark
+    ("青松科技推出邊緣運算晶片 Pine-2",
+     "青松科技發表邊緣運算晶片 Pine-2，功耗比前代降低 30%，預計明年第一季量產。"
+     "這顆晶片鎖定工廠裡的影像檢測設備，單顆售價約新台幣 1,200 元。"
+     "公司表示已有三家設備商完成測試，第一批訂單約 5 萬顆。", "https://example.com/a"),
+    ("海鷗網路完成 5 億元募資",
+     "海鷗網路宣布完成 5 億元募資，將在台中擴建兩座機房，並招募 80 名工程師。"
+     "這輪由兩家創投領投，資金主要用在電力與冷卻設備。"
+     "新機房預計後年啟用，總容量是現在的兩倍。", "https://example.com/b"),
+    ("山嵐軟體開源資料庫工具",
+     "山嵐軟體把內部使用三年的資料庫遷移工具開源，支援 6 種常見資料庫。"
+     "工具能在搬移前先比對兩邊的資料表結構，找出不相容的欄位。"
+     "開源第一週就收到超過 40 個外部貢獻。", "https://example.com/c"),
 ]
+# Three stories, two deep dives and two themes at 1.7 minutes make a script of 20
+# spoken segments (the "one of 20"); the run prints the real count.
+SETTINGS = (("deep_dives = 4", "deep_dives = 2"), ("themes = 3", "themes = 2"), ("minutes = 8", "minutes = 1.7"))
+
+
+EDITS = [("機房", "大型機房"), ("大型機房", "新機房"), ("新機房", "資料中心機房")]
 
 
 def digest() -> str:
@@ -38,7 +52,7 @@ def digest() -> str:
 def run(show: Path, *args: str) -> float:
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "podcast", *args, "--dir", str(show)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
     took = time.perf_counter() - t0
     if r.returncode != 0:
         sys.exit(f"podcast {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
@@ -55,7 +69,10 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "podcast", "init", str(show)], check=True, capture_output=True)
     (show / "sources" / "sample-digest.md").write_text(digest(), encoding="utf-8")
     toml = (show / "show.toml").read_text(encoding="utf-8")
-    (show / "show.toml").write_text(toml.replace("deep_dives = 4", "deep_dives = 3"), encoding="utf-8")
+    for old, new in SETTINGS:
+        assert old in toml, old
+        toml = toml.replace(old, new)
+    (show / "show.toml").write_text(toml, encoding="utf-8")
 
     print("first build (podcast make, empty segment cache):")
     full = run(show, "make", "--date", "2026-11-20")
@@ -63,18 +80,19 @@ def main() -> None:
     segments = json.loads((folder / "segments.json").read_text(encoding="utf-8"))
 
     script = folder / "script.md"
-    lines = script.read_text(encoding="utf-8").splitlines()
-    i = next(n for n, ln in enumerate(lines) if ln.startswith("- ") and "機房" in ln)
-    lines[i] = lines[i].replace("機房", "大型機房", 1)
-    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    print("after editing one bullet (podcast regenerate 1):")
-    regen = run(show, "regenerate", "1")
-    print(f"segments: {len(segments)}")
+    regens = []
+    for old, new in EDITS:  # three different one-bullet edits; the median is reported
+        lines = script.read_text(encoding="utf-8").splitlines()
+        i = next(n for n, ln in enumerate(lines) if ln.startswith("- ") and old in ln)
+        lines[i] = lines[i].replace(old, new, 1)
+        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(f"after editing one bullet ({old} → {new}; podcast regenerate 1):")
+        regens.append(run(show, "regenerate", "1"))
+    regen = statistics.median(regens)
+    print(f"segments:   {len(segments)}")
     print(f"make:       {full:6.1f} s")
-    print(f"regenerate: {regen:6.1f} s")
+    print(f"regenerate: {regen:6.1f} s  (median of {', '.join(f'{r:.1f}' for r in regens)})")
     print(f"ratio:      {regen / full:6.3f}  (target <= 0.2)")
-
 
 if __name__ == "__main__":
     main()

@@ -12,16 +12,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import PodcastError
 from ..models import Item
 from .dedup import MIN_DUP_CHARS, NearDupIndex, dedup_items
 from .digest import looks_like_digest, parse_digest
-from .feeds import ProgressFn, collect_web
 from .files import read_plain, read_text
 from .opml import looks_like_opml, read_opml_file
 from .store import Store
 from .window import aware, fresh_items, in_window, parse_since
+
+if TYPE_CHECKING:
+    from .feeds import ProgressFn
 
 __all__ = ["CollectResult", "SourceOutcome", "collect", "fresh_items", "parse_since", "read_source"]
 
@@ -154,6 +157,8 @@ def collect(
             urls += feeds
             outcome.items = len(items)
             batches.append((outcome, items, True))
+        from .feeds import collect_web  # httpx and trafilatura: only when a URL is collected
+
         for web in collect_web(urls, store, progress=progress) if urls else []:
             outcome = SourceOutcome(
                 source=web.source, kind=web.kind or "feed", items=len(web.items), error=web.message,

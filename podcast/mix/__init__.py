@@ -38,6 +38,7 @@ from typing import IO
 import numpy as np
 
 from podcast.config import AudioConfig
+from podcast.dsp import resample as _resample
 from podcast.errors import PodcastError
 from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, loopback_ffmpeg, parse_ebur128, start_ffmpeg
 from podcast.mix.loudness import _loudness, _Meter  # noqa: F401 - _Meter for tests
@@ -109,46 +110,6 @@ def _read_segment(seg: VoicedSegment, sr: int, channels: int) -> np.ndarray:
     if src_rate != sr:
         x = _resample(x, src_rate, sr)
     return x
-
-
-def _fast_len(n: int, unit: int) -> int:
-    """Smallest multiple of ``unit`` >= n whose cofactor is 2,3,5-smooth (quick FFT sizes)."""
-    k = -(-n // unit)
-    while True:
-        r = k
-        for p in (2, 3, 5):
-            while r % p == 0:
-                r //= p
-        if r == 1:
-            return k * unit
-        k += 1
-
-
-def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """Band-limited FFT resampling, about a second at a time so memory does not grow with the
-    segment's length. Each block is transformed with ≥100 ms of real neighbouring audio (zeros
-    past the ends) on both sides and only its middle kept, so the FFT's wrap-around lands in
-    the discarded context (its error there is below -80 dB). Block edges fall on whole
-    multiples of src/gcd input samples, so the output grid is exact."""
-    g = math.gcd(src, dst)
-    unit_in, unit_out = src // g, dst // g
-    ctx = -(-(src // 10) // unit_in) * unit_in
-    span = _fast_len(src + 2 * ctx, unit_in)  # one FFT: a block plus its context, a quick size
-    block = span - 2 * ctx
-    n_out = int(round(len(x) * dst / src))
-    blocks = -(-len(x) // block)
-    padded = np.zeros((blocks * block + 2 * ctx, x.shape[1]), np.float32)
-    padded[ctx : ctx + len(x)] = x
-    span_out, block_out, ctx_out = span // unit_in * unit_out, block // unit_in * unit_out, ctx // unit_in * unit_out
-    out = np.empty((blocks * block_out, x.shape[1]), np.float32)
-    out_spec = np.zeros((span_out // 2 + 1, x.shape[1]), np.complex128)
-    for i in range(blocks):
-        spec = np.fft.rfft(padded[i * block : i * block + span], axis=0)
-        k = min(len(spec), len(out_spec))
-        out_spec[:k] = spec[:k]
-        y = np.fft.irfft(out_spec, span_out, axis=0)
-        out[i * block_out : (i + 1) * block_out] = y[ctx_out : ctx_out + block_out] * (span_out / span)
-    return out[:n_out]
 
 
 def _trim(x: np.ndarray, sr: int) -> tuple[np.ndarray, int]:

