@@ -2,12 +2,13 @@
 
 Flow: one streaming pass, so a long episode never sits in memory or on disk as PCM:
 
-1. each segment WAV is read (pydub) on a worker thread, conformed to the target
-   rate/channels (resampled a second at a time, so memory does not grow with it), its silences trimmed to a fixed 30 ms, and levelled to the
-   target loudness (BS.1770, measured in numpy);
+1. each segment WAV is read (pydub) on a worker thread, conformed to the timeline's
+   rate (the rate most segments already have; others are resampled a second at a
+   time, so memory does not grow with them) and channel count, its silences trimmed
+   to 30 ms, and levelled to the target loudness (BS.1770, measured in numpy);
 2. the timeline (intro sting, segments with their pauses, outro sting) is
-   streamed as float PCM into ffmpeg, which applies a peak limiter and encodes
-   CBR MP3 to a temp file;
+   streamed as float PCM into ffmpeg, which converts it to the output rate,
+   applies a peak limiter and encodes CBR MP3 to a temp file;
 3. the encoded MP3 is decoded *as it is being written* and its integrated
    loudness and true peak measured with ``ebur128``: by a loopback decoder in
    the same ffmpeg where it has one (7.1+; one process, ≈35 MB, instead of two
@@ -27,7 +28,8 @@ import os
 import tempfile
 import threading
 import time
-from collections import deque
+import wave
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -279,9 +281,26 @@ def _relay(mp3: Path, enc: FFmpegJob, ver: FFmpegJob) -> None:
 class _Render:
     starts: list[int]
     cues: list[Cue]
-    samples: int
+    samples: int  # at ``rate``, the timeline's rate
     lufs: float
     true_peak: float
+    rate: int
+
+
+def _timeline_rate(segments: list[VoicedSegment], fallback: int) -> int:
+    """The rate most segments already have (a voice's native rate, e.g. 24 kHz).
+
+    The timeline is assembled at that rate and ffmpeg converts it to the output rate
+    (in C, before the limiter), which halves the PCM Python resamples and pipes.
+    """
+    rates: Counter[int] = Counter()
+    for seg in segments:
+        with contextlib.suppress(OSError, EOFError, wave.Error), wave.open(str(seg.audio), "rb") as w:
+            rates[w.getframerate()] += 1
+    if not rates:
+        return fallback
+    rate = max(rates, key=lambda r: (rates[r], r))
+    return rate if 8000 <= rate <= fallback else fallback
 
 
 def _render(
@@ -290,9 +309,10 @@ def _render(
 ) -> _Render:
     """One streaming pass: segments -> float PCM -> ffmpeg (gain, limiter, MP3) -> ``mp3``,
     with the loudness and true peak of the encoded MP3 measured as it is written."""
-    sr, ch = audio.sample_rate, audio.channels
+    sr, ch = _timeline_rate(segments, audio.sample_rate), audio.channels
+    convert = f"aresample={audio.sample_rate}," if sr != audio.sample_rate else ""
     encode = ["-nostats", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
-              "-af", _limiter_filter(gain_db, limit_db),
+              "-af", convert + _limiter_filter(gain_db, limit_db), "-ar", str(audio.sample_rate),
               "-c:a", "libmp3lame", "-b:a", f"{audio.bitrate_kbps}k",
               "-id3v2_version", "0", "-write_xing", "1", "-f", "mp3", str(mp3)]
     measure = "ebur128=peak=true:framelog=verbose"
@@ -330,7 +350,7 @@ def _render(
             relay.join()
             report = ver.wait()
         lufs, tp = _finite(parse_ebur128(report))
-        return _Render(starts, cues, total, lufs, tp)
+        return _Render(starts, cues, total, lufs, tp, sr)
     finally:
         enc.kill()
         if ver:
@@ -392,7 +412,6 @@ def mix(
     try:
         gain = ENCODE_LOSS_LU
         limit = audio.true_peak_db - LIMIT_HEADROOM_DB
-        rate = audio.sample_rate
         r = _render(segments, tmp, audio, gain, limit, say)
         off = r.lufs - audio.loudness_lufs
         if abs(off) > LOUDNESS_TOLERANCE or r.true_peak > audio.true_peak_db:
@@ -406,8 +425,8 @@ def mix(
             if over > 0:
                 limit -= over
             r = _render(segments, tmp, audio, gain, limit, say)
-        duration_ms = _ms(r.samples, rate)
-        chapters = _chapters(segments, r.starts, rate, duration_ms)
+        duration_ms = _ms(r.samples, r.rate)
+        chapters = _chapters(segments, r.starts, r.rate, duration_ms)
         cues = tidy_cues(r.cues, duration_ms)
         if not tags.transcript:
             tags = replace(tags, transcript="\n".join(s.text.strip() for s in segments if s.text.strip()))
