@@ -18,7 +18,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import pipeline
+from . import pipeline, status
 from .config import SHOW_FILE, find_show_dir
 from .errors import PodcastError
 from .models import VoicedSegment
@@ -209,7 +209,7 @@ def list_(dir_: DirOpt = None) -> None:
     table = Table()
     for col in ("#", "date", "title", "duration", "rev", "state"):
         table.add_column(col, overflow="fold")
-    for r in pipeline.list_status(_show(dir_)):
+    for r in status.list_status(_show(dir_)):
         dur = f"{int(r.duration_s) // 60}:{int(r.duration_s) % 60:02d}" if r.duration_s is not None else "—"
         colour = "green" if r.state == "published" else "yellow" if r.state.startswith("not in") else "red"
         table.add_row(str(r.number), r.date, escape(r.title), dur, str(r.revision or "—"),
@@ -225,7 +225,7 @@ def show_(
     """One episode: its files, chapters, sources and warnings."""
     from rich.table import Table
 
-    d = pipeline.show_details(_show(dir_), episode)
+    d = status.show_details(_show(dir_), episode)
     meta = d.meta
     if meta is not None:
         out.print(f"[bold]EP{meta.number}[/bold] {escape(meta.title)}  ({meta.pub_date.isoformat()}, "  # type: ignore[attr-defined]

@@ -44,7 +44,7 @@ EPISODES = "episodes"
 STORE = "podcast.db"
 SEGMENTS_FILE = "segments.json"  # per-segment text/voice/hash of the last build, for --dry-run reasons
 FAKE_VOICE_ENV = "PODCAST_FAKE_VOICE"
-_FOLDER_RE = re.compile(r"^ep(\d{4})-[a-z0-9-]+$")
+FOLDER_RE = re.compile(r"^ep(\d{4})-[a-z0-9-]+$")
 _HIDDEN_RE = re.compile(r"^\.(ep\d{4}-[a-z0-9-]+)\.(partial|old)$")
 
 
@@ -88,7 +88,7 @@ def next_number(show_dir: Path) -> int:
     numbers = [
         int(m.group(1))
         for p in episodes_dir(show_dir).glob("ep*")
-        if p.is_dir() and (m := _FOLDER_RE.match(p.name))
+        if p.is_dir() and (m := FOLDER_RE.match(p.name))
     ]
     return max(numbers, default=0) + 1
 
@@ -170,7 +170,7 @@ def recover(show_dir: Path) -> list[str]:
         if _HIDDEN_RE.match(partial.name) and partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
             done.append(f"removed the unfinished build {partial.name}")
-    for folder in [eps, *(p for p in eps.iterdir() if p.is_dir() and _FOLDER_RE.match(p.name))]:
+    for folder in [eps, *(p for p in eps.iterdir() if p.is_dir() and FOLDER_RE.match(p.name))]:
         for tmp in folder.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
     for line in done:
@@ -375,7 +375,7 @@ def _build_audio(
 
 def find_episode(show_dir: Path, which: str) -> Path:
     """An episode folder by number (``3``, ``ep0003``), folder name or slug."""
-    folders = sorted(p for p in episodes_dir(show_dir).glob("ep*") if p.is_dir() and _FOLDER_RE.match(p.name))
+    folders = sorted(p for p in episodes_dir(show_dir).glob("ep*") if p.is_dir() and FOLDER_RE.match(p.name))
     key = which.strip().lower()
     for p in folders:
         number = int(p.name[2:6])
@@ -389,7 +389,7 @@ def find_episode(show_dir: Path, which: str) -> Path:
 # --------------------------------------------------------------------------- regenerate
 
 
-def _read_script(folder: Path) -> Script:
+def read_script(folder: Path) -> Script:
     path = folder / "script.md"
     try:
         text = path.read_text(encoding="utf-8")
@@ -398,7 +398,7 @@ def _read_script(folder: Path) -> Script:
     return parse(text, where=str(path))
 
 
-def _read_sources(folder: Path) -> list[dict]:
+def read_sources(folder: Path) -> list[dict]:
     path = folder / "sources.json"
     if not path.is_file():
         return []
@@ -454,8 +454,8 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
     config = load_show(show_dir)
     folder = find_episode(show_dir, which)
     old = load_episode(folder)
-    rows = _read_sources(folder)
-    script = None if from_sources else _read_script(folder)  # a parse error stops here: nothing touched
+    rows = read_sources(folder)
+    script = None if from_sources else read_script(folder)  # a parse error stops here: nothing touched
     preset = load_preset(show_dir, voice_preset or old.voice or config.voice.preset)
     items, missing = _stored_items(show_dir, rows)
 
@@ -467,7 +467,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
                 f"{folder / 'sources.json'}: sources {which_rows} are not in {show_dir / STORE}; "
                 "run 'podcast collect' for them, or edit script.md by hand and regenerate without --from-sources"
             )
-        date = _read_script(folder).date if (folder / "script.md").is_file() else old.pub_date.date()
+        date = read_script(folder).date if (folder / "script.md").is_file() else old.pub_date.date()
         hooks.stage("write")
         written = write_script(items, show=config.show, writer=config.writer, episode=old.number, date=date,
                                llm=config.llm, show_dir=show_dir, chars_per_minute=_speaking_rate(preset))
@@ -545,7 +545,7 @@ def regenerate_plan(show_dir: Path, which: str, *, voice_preset: str | None = No
     config = load_show(show_dir)
     folder = find_episode(show_dir, which)
     old = load_episode(folder)
-    script = _read_script(folder)
+    script = read_script(folder)
     preset = load_preset(show_dir, voice_preset or old.voice or config.voice.preset)
     planned = plan(spoken_segments(script), preset, show_dir, engine_factory=_engines(hooks))
     before: dict[str, set[str]] = {}  # text → hashes it was voiced with
@@ -606,80 +606,3 @@ def _mark_used(show_dir: Path, number: int, item_ids: list[str]) -> None:
     if ids:
         with Store(show_dir / STORE) as store:
             store.mark_used(number, ids)
-
-
-# --------------------------------------------------------------------------- list, show
-
-
-@dataclass
-class EpisodeRow:
-    folder: Path
-    number: int
-    date: str
-    title: str
-    duration_s: float | None
-    revision: int | None
-    state: str  # published / not in feed (run publish) / missing mp3 / broken: …
-
-
-def list_status(show_dir: Path) -> list[EpisodeRow]:
-    """Every ep####-* folder with what state it is in; reads only."""
-    from .publish.episodes import AUDIO_FILE, EPISODE_JSON, load_episode
-
-    eps = episodes_dir(show_dir)
-    feed = eps / "feed.xml"
-    feed_text = feed.read_text(encoding="utf-8", errors="replace") if feed.is_file() else ""
-    rows = []
-    for folder in sorted(p for p in eps.glob("ep*") if p.is_dir() and _FOLDER_RE.match(p.name)):
-        number, date, title, duration, revision = int(folder.name[2:6]), "", folder.name[7:], None, None
-        try:
-            if not (folder / EPISODE_JSON).is_file():
-                raise PodcastError("missing episode.json")
-            meta = load_episode(folder)
-            date, title = meta.pub_date.date().isoformat(), meta.title
-            duration, revision = meta.duration_s, meta.revision
-            title = _read_script(folder).title
-            if not (folder / AUDIO_FILE).is_file():
-                state = "missing mp3"
-            elif f">{meta.guid}<" in feed_text:
-                state = "published"
-            else:
-                state = "not in feed (run publish)"
-        except PodcastError as exc:
-            state = f"broken: {exc}"
-        rows.append(EpisodeRow(folder, number, date, title, duration, revision, state))
-    return rows
-
-
-@dataclass
-class EpisodeDetails:
-    folder: Path
-    meta: object | None  # EpisodeMeta, or None when episode.json is broken
-    files: list[tuple[str, int]]
-    chapters: list[tuple[float, str]]
-    sources: list[dict]
-    warnings: list[str]
-
-
-def show_details(show_dir: Path, which: str) -> EpisodeDetails:
-    from .publish.episodes import load_episode
-    from .publish.pages import load_chapters
-
-    folder = find_episode(show_dir, which)
-    problems: list[str] = []
-    meta = None
-    try:
-        meta = load_episode(folder)
-    except PodcastError as exc:
-        problems.append(str(exc))
-    try:
-        chapters = [(c.start_s, c.title) for c in load_chapters(folder / "chapters.json")]
-    except PodcastError as exc:
-        chapters, problems = [], [*problems, str(exc)]
-    try:
-        sources = _read_sources(folder)
-    except PodcastError as exc:
-        sources, problems = [], [*problems, str(exc)]
-    files = [(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
-    warnings = [*problems, *(getattr(meta, "warnings", None) or [])]
-    return EpisodeDetails(folder, meta, files, chapters, sources, warnings)

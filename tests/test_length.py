@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-
 import pytest
+from test_writer_offline import DATE, SHOW
 
-import podcast
-from podcast.collect import collect
-from podcast.config import ShowMeta, WriterConfig
+from podcast.config import WriterConfig
 from podcast.models import Item
 from podcast.script import render, spoken_segments
 from podcast.write import CHARS_PER_MINUTE, spoken_chars, target_chars, write_script
 from podcast.write.offline import TOLERANCE, strip_lead_in
 from podcast.write.stories import cluster, rank, taiwan_item
-
-SAMPLE = Path(podcast.__file__).parent / "sample" / "digest.md"
-SHOW = ShowMeta(title="科技碎碎念", author="測試", description="測試節目", base_url="https://example.com/pod/")
-DATE = dt.date(2026, 11, 20)
-
-
-@pytest.fixture(scope="module")
-def sample_items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
-    return collect([str(SAMPLE)], tmp_path_factory.mktemp("c") / "store.db").items
 
 
 def test_spoken_chars_counts_what_the_voice_says(sample_items: list[Item]) -> None:

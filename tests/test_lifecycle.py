@@ -15,7 +15,7 @@ import feedparser
 import pytest
 from test_regenerate import CountingVoice, edit_one_bullet, tiny_show
 
-from podcast import pipeline
+from podcast import pipeline, status
 from podcast.errors import PodcastError
 from podcast.lock import show_lock
 from podcast.publish.episodes import load_episode
@@ -105,9 +105,9 @@ def test_make_interrupted_after_rename_publishes_next_time(one_episode: tuple[Pa
     with pytest.raises(KeyboardInterrupt):
         pipeline.make(show, date=DAY, hooks=fail_at("renamed", fake, KeyboardInterrupt))
     assert (show / "episodes" / "feed.xml").read_bytes() == feed
-    assert pipeline.list_status(show)[1].state == "not in feed (run publish)"
+    assert status.list_status(show)[1].state == "not in feed (run publish)"
     pipeline.publish_all(show)
-    assert [r.state for r in pipeline.list_status(show)] == ["published", "published"]
+    assert [r.state for r in status.list_status(show)] == ["published", "published"]
     # Its stories were recorded as told before the rename: the next make does not retell them.
     with pytest.raises(PodcastError, match="already told in earlier episodes"):
         pipeline.make(show, date=DAY, hooks=pipeline.Hooks(engine_factory=fake.factory))
@@ -216,7 +216,7 @@ def test_sigkill_during_mix(one_episode: tuple[Path, CountingVoice]) -> None:
     r = _cli(show, "make", "--date", "2026-11-21")
     assert r.returncode == 0, r.stderr  # …and the next run cleans it up and completes
     assert hidden(show) == []
-    assert [row.state for row in pipeline.list_status(show)] == ["published", "published"]
+    assert [row.state for row in status.list_status(show)] == ["published", "published"]
 
     folder = pipeline.find_episode(show, "1")
     edit_one_bullet(folder)

@@ -11,7 +11,7 @@ import feedparser
 import numpy as np
 import pytest
 
-from podcast import pipeline
+from podcast import pipeline, status
 from podcast.cli import init
 from podcast.config import VoicePreset
 from podcast.errors import PodcastError
@@ -146,7 +146,7 @@ def test_edit_one_bullet_resynthesizes_one_segment(built: tuple[Path, CountingVo
 
     # Nothing changed since: a dry run now has nothing to do, and a rerun synthesizes nothing.
     assert not [p for p in pipeline.regenerate_plan(show, "1", hooks=hooks) if p.synthesize]
-    row = pipeline.list_status(show)[0]
+    row = status.list_status(show)[0]
     assert (row.number, row.revision, row.state) == (1, 2, "published")
 
 
@@ -166,7 +166,7 @@ def test_parse_error_names_line_and_keeps_outputs(built: tuple[Path, CountingVoi
     files["script.md"] = broken.encode()
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == files
     assert (show / "episodes" / "feed.xml").read_bytes() == feed
-    assert pipeline.list_status(show)[0].state.startswith("broken: ")
+    assert status.list_status(show)[0].state.startswith("broken: ")
 
 
 def test_voice_date_and_from_sources(built: tuple[Path, CountingVoice]) -> None:
@@ -210,7 +210,7 @@ def test_grounding_rechecked_after_edit(built: tuple[Path, CountingVoice]) -> No
     warnings = load_episode(folder).warnings
     assert any("grounding" in w and "9" in w for w in warnings), warnings
     assert summary.warnings[: len(warnings)] == warnings
-    details = pipeline.show_details(show, "ep0001")
+    details = status.show_details(show, "ep0001")
     assert details.warnings == warnings and details.chapters and len(details.sources) == 2
     assert "episode.mp3" in dict(details.files)
 

@@ -9,7 +9,6 @@ import opencc
 import pytest
 
 import podcast
-from podcast.collect import collect
 from podcast.config import ShowMeta, WriterConfig
 from podcast.models import Item
 from podcast.script import parse, render
@@ -22,10 +21,6 @@ SAMPLE = Path(podcast.__file__).parent / "sample" / "digest.md"
 SHOW = ShowMeta(title="科技碎碎念", author="測試", description="測試節目", base_url="https://example.com/pod/")
 DATE = dt.date(2026, 11, 20)
 
-
-@pytest.fixture(scope="module")
-def sample_items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
-    return collect([str(SAMPLE)], tmp_path_factory.mktemp("c") / "store.db").items
 
 
 def _check_extractive(script, items: list[Item]) -> None:  # noqa: ANN001

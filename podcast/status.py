@@ -1,0 +1,83 @@
+"""`podcast list` and `podcast show`: what state each episode is in. Reads only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PodcastError
+from .pipeline import FOLDER_RE, episodes_dir, find_episode, read_script, read_sources
+
+
+@dataclass
+class EpisodeRow:
+    folder: Path
+    number: int
+    date: str
+    title: str
+    duration_s: float | None
+    revision: int | None
+    state: str  # published / not in feed (run publish) / missing mp3 / broken: …
+
+
+def list_status(show_dir: Path) -> list[EpisodeRow]:
+    """Every ep####-* folder with what state it is in; reads only."""
+    from .publish.episodes import AUDIO_FILE, EPISODE_JSON, load_episode
+
+    eps = episodes_dir(show_dir)
+    feed = eps / "feed.xml"
+    feed_text = feed.read_text(encoding="utf-8", errors="replace") if feed.is_file() else ""
+    rows = []
+    for folder in sorted(p for p in eps.glob("ep*") if p.is_dir() and FOLDER_RE.match(p.name)):
+        number, date, title, duration, revision = int(folder.name[2:6]), "", folder.name[7:], None, None
+        try:
+            if not (folder / EPISODE_JSON).is_file():
+                raise PodcastError("missing episode.json")
+            meta = load_episode(folder)
+            date, title = meta.pub_date.date().isoformat(), meta.title
+            duration, revision = meta.duration_s, meta.revision
+            title = read_script(folder).title
+            if not (folder / AUDIO_FILE).is_file():
+                state = "missing mp3"
+            elif f">{meta.guid}<" in feed_text:
+                state = "published"
+            else:
+                state = "not in feed (run publish)"
+        except PodcastError as exc:
+            state = f"broken: {exc}"
+        rows.append(EpisodeRow(folder, number, date, title, duration, revision, state))
+    return rows
+
+
+@dataclass
+class EpisodeDetails:
+    folder: Path
+    meta: object | None  # EpisodeMeta, or None when episode.json is broken
+    files: list[tuple[str, int]]
+    chapters: list[tuple[float, str]]
+    sources: list[dict]
+    warnings: list[str]
+
+
+def show_details(show_dir: Path, which: str) -> EpisodeDetails:
+    from .publish.episodes import load_episode
+    from .publish.pages import load_chapters
+
+    folder = find_episode(show_dir, which)
+    problems: list[str] = []
+    meta = None
+    try:
+        meta = load_episode(folder)
+    except PodcastError as exc:
+        problems.append(str(exc))
+    try:
+        chapters = [(c.start_s, c.title) for c in load_chapters(folder / "chapters.json")]
+    except PodcastError as exc:
+        chapters, problems = [], [*problems, str(exc)]
+    try:
+        sources = read_sources(folder)
+    except PodcastError as exc:
+        sources, problems = [], [*problems, str(exc)]
+    files = [(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
+    warnings = [*problems, *(getattr(meta, "warnings", None) or [])]
+    return EpisodeDetails(folder, meta, files, chapters, sources, warnings)

@@ -1,0 +1,19 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import podcast
+from podcast.collect import collect
+from podcast.models import Item
+
+SAMPLE = Path(podcast.__file__).parent / "sample" / "digest.md"
+
+
+@pytest.fixture(scope="module")
+def sample_items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
+    """The bundled sample digest's items, collected into a fresh store."""
+    return collect([str(SAMPLE)], tmp_path_factory.mktemp("c") / "store.db").items
