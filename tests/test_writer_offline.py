@@ -82,6 +82,21 @@ def test_length_follows_minutes(sample_items: list[Item]) -> None:
     assert len(render(short)) < len(render(long))
 
 
+@pytest.mark.parametrize("minutes", [3, 8])
+def test_deep_dives_do_not_reread_the_summary(sample_items: list[Item], minutes: float) -> None:
+    """A story's summary sentence is not read again in its deep dive when it has others to say."""
+    script = write_script(sample_items, show=SHOW, writer=WriterConfig(minutes=minutes), episode=1, date=DATE).script
+    summary = {strip_lead_in(b.text) for g in script.summary for b in g.bullets}
+    stories = {taiwan_item(it).title: taiwan_item(it) for it in sample_items}
+    checked = 0
+    for dive in script.deep_dives:
+        said = [strip_lead_in(b.text) for sub in dive.subsections for b in sub.bullets]
+        if dive.title in stories and len(said) >= 2:
+            assert not summary & set(said), dive.title
+            checked += 1
+    assert checked >= 2
+
+
 def test_show_texts_override_templates(sample_items: list[Item]) -> None:
     show = SHOW.model_copy(update={"greeting": "大家好，歡迎收聽。", "outro": "下次見。", "disclaimer": "本節目由 AI 產生。"})
     script = write_script(sample_items, show=show, writer=WriterConfig(), episode=3, date=DATE).script

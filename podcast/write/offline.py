@@ -114,19 +114,26 @@ def _summary_bullet(story: Story, position: int, sources: _Sources) -> Bullet | 
 
 def _subsections(story: Story, cap: int) -> list[tuple[str, list[Sentence]]]:
     """2–3 numbered parts from the story's sentences in reading order, each
-    keeping its ``cap`` most informative sentences (the length knob)."""
-    event = [s for s in story.sentences if s.in_summary]
-    detail = [s for s in story.sentences if not s.in_summary]
+    keeping its ``cap`` most informative sentences (the length knob).
+
+    The sentence 快速重點摘要 already read out for this story (every deep-dive
+    story is in the summary) is not read again when two or more others remain."""
+    said = best_sentence(story)
+    pool = [s for s in story.sentences if s is not said]
+    if len(pool) < 2:
+        pool = list(story.sentences)
+    event = [s for s in pool if s.in_summary]
+    detail = [s for s in pool if not s.in_summary]
     if len(event) >= 4 or (len(event) >= 3 and detail):
         half = (len(event) + 1) // 2
         parts = [(SUB_EVENT, event[:half]), (SUB_TECH, detail), (SUB_IMPACT, event[half:])]
     elif detail:
         parts = [(SUB_EVENT, event), (SUB_TECH, detail)]
-    elif len(story.sentences) >= 2:
-        half = (len(story.sentences) + 1) // 2
-        parts = [(SUB_EVENT, story.sentences[:half]), (SUB_IMPACT, story.sentences[half:])]
+    elif len(pool) >= 2:
+        half = (len(pool) + 1) // 2
+        parts = [(SUB_EVENT, pool[:half]), (SUB_IMPACT, pool[half:])]
     else:
-        parts = [(SUB_EVENT, story.sentences)]
+        parts = [(SUB_EVENT, pool)]
     out = []
     for heading, sents in parts:
         if not sents:
