@@ -211,7 +211,7 @@ def list_(dir_: DirOpt = None) -> None:
         table.add_column(col, overflow="fold")
     for r in status.list_status(_show(dir_)):
         dur = f"{int(r.duration_s) // 60}:{int(r.duration_s) % 60:02d}" if r.duration_s is not None else "—"
-        colour = "green" if r.state == "published" else "yellow" if r.state.startswith("not in") else "red"
+        colour = "green" if r.state == "published" else "red" if r.state.startswith(("broken", "missing")) else "yellow"
         table.add_row(str(r.number), r.date, escape(r.title), dur, str(r.revision or "—"),
                       f"[{colour}]{escape(r.state)}[/{colour}]")
     out.print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,11 @@ class EpisodeRow:
     duration_s: float | None
     revision: int | None
     state: str  # published / not in feed (run publish) / missing mp3 / broken: …
+
+
+def _enclosure_length(feed_text: str, folder: str) -> int | None:
+    m = re.search(rf'<enclosure url="[^"]*/{re.escape(folder)}/episode\.mp3" length="(\d+)"', feed_text)
+    return int(m.group(1)) if m else None
 
 
 def list_status(show_dir: Path) -> list[EpisodeRow]:
@@ -39,10 +45,13 @@ def list_status(show_dir: Path) -> list[EpisodeRow]:
             title = read_script(folder).title
             if not (folder / AUDIO_FILE).is_file():
                 state = "missing mp3"
-            elif f">{meta.guid}<" in feed_text:
-                state = "published"
-            else:
+            elif f">{meta.guid}<" not in feed_text:
                 state = "not in feed (run publish)"
+            elif _enclosure_length(feed_text, folder.name) != (folder / AUDIO_FILE).stat().st_size:
+                # Rebuilt after the feed was written (a run stopped before publishing).
+                state = "feed out of date (run publish)"
+            else:
+                state = "published"
         except PodcastError as exc:
             state = f"broken: {exc}"
         rows.append(EpisodeRow(folder, number, date, title, duration, revision, state))

@@ -136,6 +136,21 @@ def test_regenerate_interrupted_changes_nothing(one_episode: tuple[Path, Countin
     assert load_episode(folder).revision == 2
 
 
+def test_regenerate_stopped_before_publishing_shows_and_heals(one_episode: tuple[Path, CountingVoice]) -> None:
+    show, fake = one_episode
+    folder = pipeline.find_episode(show, "1")
+    edit_one_bullet(folder)
+    feed = (show / "episodes" / "feed.xml").read_bytes()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.regenerate(show, "1", hooks=fail_at("renamed", fake, KeyboardInterrupt))
+    assert (show / "episodes" / "feed.xml").read_bytes() == feed  # the old feed still stands
+    assert status.list_status(show)[0].state == "feed out of date (run publish)"
+    pipeline.publish_all(show)
+    assert status.list_status(show)[0].state == "published"
+    entry = feedparser.parse((show / "episodes" / "feed.xml").read_bytes()).entries[0]
+    assert int(entry.enclosures[0].length) == (folder / "episode.mp3").stat().st_size
+
+
 def test_recover_finishes_or_undoes_a_killed_swap(one_episode: tuple[Path, CountingVoice]) -> None:
     show, fake = one_episode
     folder = pipeline.find_episode(show, "1")
