@@ -44,8 +44,7 @@ EPISODES = "episodes"
 STORE = "podcast.db"
 SEGMENTS_FILE = "segments.json"  # per-segment text/voice/hash of the last build, for --dry-run reasons
 FAKE_VOICE_ENV = "PODCAST_FAKE_VOICE"
-FOLDER_RE = re.compile(r"^ep(\d{4})-[a-z0-9-]+$")
-_HIDDEN_RE = re.compile(r"^\.(ep\d{4}-[a-z0-9-]+)\.(partial|old)$")
+_HIDDEN_RE = re.compile(r"^\.(ep\d{4}-.+)\.(partial|old)$")  # staging copies of an episode folder
 
 
 @dataclass
@@ -85,12 +84,9 @@ def episodes_dir(show_dir: Path) -> Path:
 
 
 def next_number(show_dir: Path) -> int:
-    numbers = [
-        int(m.group(1))
-        for p in episodes_dir(show_dir).glob("ep*")
-        if p.is_dir() and (m := FOLDER_RE.match(p.name))
-    ]
-    return max(numbers, default=0) + 1
+    from .publish.episodes import episode_folders, folder_number
+
+    return max(map(folder_number, episode_folders(episodes_dir(show_dir))), default=0) + 1
 
 
 def resolve_sources(show_dir: Path, sources: list[str]) -> list[str]:
@@ -148,6 +144,8 @@ def recover(show_dir: Path) -> list[str]:
     * ``.X.partial``: an unfinished build; removed.
     * ``.*.tmp`` in episodes/ and its episode folders: half-written files; removed.
     """
+    from .publish.episodes import episode_folders
+
     eps = episodes_dir(show_dir)
     done: list[str] = []
     if not eps.is_dir():
@@ -170,7 +168,7 @@ def recover(show_dir: Path) -> list[str]:
         if _HIDDEN_RE.match(partial.name) and partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
             done.append(f"removed the unfinished build {partial.name}")
-    for folder in [eps, *(p for p in eps.iterdir() if p.is_dir() and FOLDER_RE.match(p.name))]:
+    for folder in [eps, *episode_folders(eps)]:
         for tmp in folder.glob(".*.tmp"):
             tmp.unlink(missing_ok=True)
     for line in done:
@@ -375,12 +373,15 @@ def _build_audio(
 
 def find_episode(show_dir: Path, which: str) -> Path:
     """An episode folder by number (``3``, ``ep0003``), folder name or slug."""
-    folders = sorted(p for p in episodes_dir(show_dir).glob("ep*") if p.is_dir() and FOLDER_RE.match(p.name))
+    from .publish.episodes import FOLDER_RE, episode_folders
+
+    folders = episode_folders(episodes_dir(show_dir))
     key = which.strip().lower()
     for p in folders:
-        number = int(p.name[2:6])
-        slug = p.name[7:]
-        if key in (p.name, slug, p.name[:6]) or (key.isdigit() and int(key) == number):
+        m = FOLDER_RE.match(p.name)
+        assert m is not None
+        number, slug = int(m.group(1)), m.group(2).lower()
+        if key in (p.name.lower(), slug, p.name[:6]) or (key.isdigit() and int(key) == number):
             return p
     known = ", ".join(p.name for p in folders) or "none yet"
     raise PodcastError(f"no episode {which!r} in {episodes_dir(show_dir)} (episodes: {known})")

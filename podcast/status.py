@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PodcastError
-from .pipeline import FOLDER_RE, episodes_dir, find_episode, read_script, read_sources
+from .pipeline import episodes_dir, find_episode, read_script, read_sources
 
 
 @dataclass
@@ -28,14 +28,14 @@ def _enclosure_length(feed_text: str, folder: str) -> int | None:
 
 def list_status(show_dir: Path) -> list[EpisodeRow]:
     """Every ep####-* folder with what state it is in; reads only."""
-    from .publish.episodes import AUDIO_FILE, EPISODE_JSON, load_episode
+    from .publish.episodes import AUDIO_FILE, EPISODE_JSON, episode_folders, folder_number, load_episode
 
     eps = episodes_dir(show_dir)
     feed = eps / "feed.xml"
     feed_text = feed.read_text(encoding="utf-8", errors="replace") if feed.is_file() else ""
     rows = []
-    for folder in sorted(p for p in eps.glob("ep*") if p.is_dir() and FOLDER_RE.match(p.name)):
-        number, date, title, duration, revision = int(folder.name[2:6]), "", folder.name[7:], None, None
+    for folder in episode_folders(eps):
+        number, date, title, duration, revision = folder_number(folder), "", folder.name, None, None
         try:
             if not (folder / EPISODE_JSON).is_file():
                 raise PodcastError("missing episode.json")

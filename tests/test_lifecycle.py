@@ -151,6 +151,19 @@ def test_regenerate_stopped_before_publishing_shows_and_heals(one_episode: tuple
     assert int(entry.enclosures[0].length) == (folder / "episode.mp3").stat().st_size
 
 
+def test_a_renamed_folder_is_still_the_same_episode(one_episode: tuple[Path, CountingVoice]) -> None:
+    show, _ = one_episode
+    folder = pipeline.find_episode(show, "1")
+    renamed = folder.with_name("ep0001-My_Renamed")
+    folder.rename(renamed)
+    pipeline.publish_all(show)
+    assert pipeline.find_episode(show, "my_renamed") == renamed == pipeline.find_episode(show, "1")
+    assert [(r.number, r.state) for r in status.list_status(show)] == [(1, "published")]
+    assert pipeline.next_number(show) == 2
+    feed = feedparser.parse((show / "episodes" / "feed.xml").read_bytes())
+    assert feed.entries[0].enclosures[0].href.endswith("/ep0001-My_Renamed/episode.mp3")
+
+
 def test_recover_finishes_or_undoes_a_killed_swap(one_episode: tuple[Path, CountingVoice]) -> None:
     show, fake = one_episode
     folder = pipeline.find_episode(show, "1")

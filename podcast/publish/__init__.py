@@ -24,7 +24,6 @@ from .episodes import (
     episode_folder_name,
     list_episodes,
     load_episode,
-    new_guid,
     save_episode,
     scan_episodes,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "episode_folder_name",
     "list_episodes",
     "load_episode",
-    "new_guid",
     "podcast_guid",
     "publish",
     "save_episode",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 EPISODE_JSON = "episode.json"
 AUDIO_FILE = "episode.mp3"
-FOLDER_RE = re.compile(r"^ep(\d{4})-.+$")
+FOLDER_RE = re.compile(r"^ep(\d{4})-(.+)$")  # number, slug; a renamed folder still counts
 
 
 class EpisodeMeta(BaseModel):
@@ -64,9 +63,17 @@ def episode_folder_name(number: int, slug: str) -> str:
     return f"ep{number:04d}-{slug}"
 
 
-def new_guid(base_url: str, folder: str) -> str:
-    """A stable GUID for a new episode: UUIDv5 of its URL, so re-creating the folder gives the same one."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, base_url + folder))
+def episode_folders(episodes_dir: Path) -> list[Path]:
+    """Every ``ep####-*`` folder in ``episodes_dir`` by name (hidden staging copies are not)."""
+    d = Path(episodes_dir)
+    return sorted(p for p in d.iterdir() if p.is_dir() and FOLDER_RE.match(p.name)) if d.is_dir() else []
+
+
+def folder_number(folder: Path) -> int:
+    m = FOLDER_RE.match(Path(folder).name)
+    if m is None:
+        raise ValueError(f"{folder} is not an episode folder")
+    return int(m.group(1))
 
 
 def load_episode(folder: Path) -> EpisodeMeta:
@@ -93,11 +100,7 @@ def scan_episodes(episodes_dir: Path) -> tuple[list[tuple[Path, EpisodeMeta]], l
     """Like :func:`list_episodes`, also returning one warning per folder that was skipped."""
     found: list[tuple[Path, EpisodeMeta]] = []
     warnings: list[str] = []
-    if not Path(episodes_dir).is_dir():
-        return found, warnings
-    for folder in sorted(Path(episodes_dir).iterdir()):
-        if not folder.is_dir() or not FOLDER_RE.match(folder.name):
-            continue
+    for folder in episode_folders(episodes_dir):
         if not (folder / EPISODE_JSON).is_file() or not (folder / AUDIO_FILE).is_file():
             continue  # still being made, or abandoned: not an episode yet
         try:

@@ -71,7 +71,7 @@ class FunctionEngine(VoiceEngine):
         if not isinstance(out, tuple):
             out = (out, self.sample_rate)
         audio, sr = np.asarray(out[0], dtype=np.float32), int(out[1])
-        timings = list(out[2]) if len(out) > 2 else [WordTiming(0, round(len(audio) * 1000 / sr), text)]
+        timings = list(out[2]) if len(out) > 2 else []  # none given: the mixer times the text proportionally
         return audio, sr, timings
 
     def voices(self) -> list[str]:
