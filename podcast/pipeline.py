@@ -468,7 +468,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
                 f"{folder / 'sources.json'}: sources {which_rows} are not in {show_dir / STORE}; "
                 "run 'podcast collect' for them, or edit script.md by hand and regenerate without --from-sources"
             )
-        date = read_script(folder).date if (folder / "script.md").is_file() else old.pub_date.date()
+        date = old.pub_date.date()  # not from script.md: --from-sources must work when it no longer parses
         hooks.stage("write")
         written = write_script(items, show=config.show, writer=config.writer, episode=old.number, date=date,
                                llm=config.llm, show_dir=show_dir, chars_per_minute=_speaking_rate(preset))

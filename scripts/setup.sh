@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # ffmpeg: mixing and encoding; espeak-ng: the fallback voice; Noto CJK: covers.
 # chromium and Node.js run the tests that render the article and parse the feed
 # with the Podcast Index parser (tests/js).
-APT_PACKAGES=(ffmpeg espeak-ng fonts-noto-cjk chromium)
+# python3-venv: Debian's python3 cannot make the .venv without it.
+APT_PACKAGES=(python3-venv ffmpeg espeak-ng fonts-noto-cjk chromium)
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()

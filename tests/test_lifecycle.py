@@ -164,6 +164,34 @@ def test_a_renamed_folder_is_still_the_same_episode(one_episode: tuple[Path, Cou
     assert feed.entries[0].enclosures[0].href.endswith("/ep0001-My_Renamed/episode.mp3")
 
 
+def test_regenerate_keeps_a_users_cover_and_redraws_ours(one_episode: tuple[Path, CountingVoice]) -> None:
+    from PIL import Image
+
+    show, fake = one_episode
+    folder = pipeline.find_episode(show, "1")
+    ours = (folder / "cover.png").read_bytes()
+    script = folder / "script.md"
+    script.write_text(script.read_text(encoding="utf-8").replace("title: ", "title: 新標題 ", 1), encoding="utf-8")
+    pipeline.regenerate(show, "1", hooks=pipeline.Hooks(engine_factory=fake.factory))
+    assert (folder / "cover.png").read_bytes() != ours  # the title changed: our cover is redrawn
+    Image.new("RGB", (1400, 1400), (20, 120, 40)).save(folder / "cover.png", "PNG")
+    mine = (folder / "cover.png").read_bytes()
+    edit_one_bullet(folder)
+    pipeline.regenerate(show, "1", hooks=pipeline.Hooks(engine_factory=fake.factory))
+    assert (folder / "cover.png").read_bytes() == mine
+
+
+def test_from_sources_rescues_a_script_that_no_longer_parses(one_episode: tuple[Path, CountingVoice]) -> None:
+    show, fake = one_episode
+    folder = pipeline.find_episode(show, "1")
+    date = load_episode(folder).pub_date
+    (folder / "script.md").write_text("this is not a script\n", encoding="utf-8")
+    with pytest.raises(PodcastError):
+        pipeline.regenerate(show, "1", hooks=pipeline.Hooks(engine_factory=fake.factory))
+    pipeline.regenerate(show, "1", from_sources=True, hooks=pipeline.Hooks(engine_factory=fake.factory))
+    assert pipeline.read_script(folder).date == date.date() and load_episode(folder).pub_date == date
+
+
 def test_recover_finishes_or_undoes_a_killed_swap(one_episode: tuple[Path, CountingVoice]) -> None:
     show, fake = one_episode
     folder = pipeline.find_episode(show, "1")

@@ -96,10 +96,8 @@ def _load_page(folder: Path, meta: EpisodeMeta, config: ShowConfig) -> EpisodePa
         # script.md is the source of truth: a title edited there shows up without a regenerate.
         meta = meta.model_copy(update={"title": script.title})
     chapters = load_chapters(folder / "chapters.json")
-    ep_cover = folder / COVER_FILE
-    if not ep_cover.is_file():
-        # Generated once; a user's own cover.png in the folder is never overwritten.
-        cover.make_episode_cover(ep_cover, config.show.title, meta.title, meta.number)
+    # Redrawn when the title changed; a user's own cover.png in the folder is kept.
+    cover.make_episode_cover(folder / COVER_FILE, config.show.title, meta.title, meta.number)
     return EpisodePage(folder=folder, meta=meta, script=script, chapters=chapters, has_cover=True)
 
 

@@ -183,6 +183,17 @@ def cover_is_current(path: Path, key: str) -> bool:
         return False
 
 
+def _users_own(path: Path) -> bool:
+    """A file is at ``path`` and it carries no mark of being drawn here."""
+    if not path.exists():
+        return False
+    try:
+        with Image.open(path) as im:
+            return _KEY_CHUNK not in getattr(im, "text", {})
+    except (OSError, ValueError):
+        return False  # unreadable: replace it
+
+
 def make_show_cover(path: Path, title: str, subtitle: str, *, force: bool = False) -> bool:
     """Draw the show's cover at ``path``; returns False when the file there is already this cover."""
     key = _key("show", title, subtitle)
@@ -195,9 +206,10 @@ def make_show_cover(path: Path, title: str, subtitle: str, *, force: bool = Fals
 def make_episode_cover(
     path: Path, show_title: str, episode_title: str, number: int, *, force: bool = False
 ) -> bool:
-    """Draw an episode's cover (show colours, "EP<n>", the episode title); False if already current."""
+    """Draw an episode's cover (show colours, "EP<n>", the episode title); False if already
+    current, or if the file there is the user's own (a PNG this tool did not draw)."""
     key = _key("episode", show_title, episode_title, str(number))
-    if not force and cover_is_current(path, key):
+    if not force and (cover_is_current(path, key) or _users_own(path)):
         return False
     write_bytes_atomic(path, _render(show_title, f"EP{number}", episode_title, show_title, key))
     return True
