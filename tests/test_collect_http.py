@@ -24,7 +24,6 @@ from news_server import (  # noqa: E402
 
 from podcast.collect.dedup import (  # noqa: E402
     NearDupIndex,
-    canonical_url,
     dedup_items,
     hamming,
     is_near_duplicate,
@@ -33,7 +32,7 @@ from podcast.collect.dedup import (  # noqa: E402
 from podcast.collect.feeds import SourceResult, classify, fetch_sources, html_to_text, summarize  # noqa: E402
 from podcast.collect.http import USER_AGENT, decode_html, normalize_charset  # noqa: E402
 from podcast.collect.opml import parse_opml, read_opml_file  # noqa: E402
-from podcast.collect.store import Store, content_hash  # noqa: E402
+from podcast.collect.store import Store, canonical_url, content_hash, item_id  # noqa: E402  # noqa: E402
 from podcast.errors import PodcastError  # noqa: E402
 
 
@@ -230,6 +229,8 @@ def test_canonical_url():
         "https://news.example.com/a/b?id=7")
     assert canonical_url("http://example.com:80/x") == canonical_url("http://example.com/x")
     assert canonical_url("http://example.com:8080/x") == "http://example.com:8080/x"
+    # One id for one article, whichever path (feed, page, digest) reached it.
+    assert item_id("https://example.com:443/a") == item_id("https://example.com/a")
 
 
 def test_same_article_through_two_feeds_is_one_item(server, tmp_path):

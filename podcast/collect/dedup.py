@@ -11,30 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from ..models import Item
-from .store import canonical_url as _store_canonical
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _BANDS = 4  # 64 bits in 4 bands of 16: two hashes within 3 bits share at least one band
-
-
-def canonical_url(url: str) -> str:
-    """The store's canonical form (no tracking params or fragment, lower-case host),
-    with the default port dropped as well."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.port is not None and _DEFAULT_PORTS.get(parts.scheme.lower()) == parts.port:
-        host = parts.hostname or ""
-        if ":" in host:  # IPv6 literal
-            host = f"[{host}]"
-        userinfo = parts.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@{host}" if userinfo else host
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return _store_canonical(url)
 
 
 _WS = re.compile(r"\s+")

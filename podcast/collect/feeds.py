@@ -26,7 +26,6 @@ import feedparser
 
 from ..errors import PodcastError
 from ..models import Item
-from .dedup import canonical_url
 from .files import site_name
 from .http import (
     DEFAULT_MAX_BYTES,
@@ -41,7 +40,7 @@ from .http import (
 )
 from .opml import parse_opml
 from .pages import Page, extract_page, first_paragraph, page_language, page_to_item
-from .store import Store, item_id
+from .store import Store, canonical_url, item_id
 
 MIN_SUMMARY_CHARS = 200  # an entry shorter than this is a teaser: fetch the article
 

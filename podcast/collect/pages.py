@@ -16,9 +16,8 @@ import trafilatura
 
 from ..errors import PodcastError
 from ..models import Item
-from .dedup import canonical_url
 from .files import detect_language, parse_date, site_name
-from .store import item_id
+from .store import canonical_url, item_id
 
 
 @dataclass

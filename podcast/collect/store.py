@@ -28,15 +28,21 @@ from ..util import sha256_text
 _TRACKING = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "ref_src", "spm"}
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def canonical_url(url: str) -> str:
-    """Lower-case scheme and host, no fragment, no tracking params, sorted query."""
+    """Lower-case scheme and host, no default port, fragment or tracking params, sorted query."""
     url = url.strip()
     if not url:
         return ""
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
         return url
+    scheme = parts.scheme.lower()
     host = parts.netloc.lower()
+    if parts.port is not None and _DEFAULT_PORTS.get(scheme) == parts.port:
+        host = host.rpartition(":")[0]  # https://x:443/ is https://x/
     if host.startswith("www."):
         host = host[4:]
     query = [
@@ -47,7 +53,7 @@ def canonical_url(url: str) -> str:
     path = parts.path or "/"
     if len(path) > 1:
         path = path.rstrip("/")
-    return urlunsplit((parts.scheme.lower(), host, path, urlencode(sorted(query)), ""))
+    return urlunsplit((scheme, host, path, urlencode(sorted(query)), ""))
 
 
 def item_id(url: str, title: str = "", text: str = "") -> str:
