@@ -71,12 +71,6 @@ def _story_item(i: str, title: str, text: str) -> Item:
                 summary=text, importance="中")
 
 
-class _WithKeywords(WriterConfig):
-    """[writer] keywords, as config.py will declare it (the writer reads it with getattr)."""
-
-    keywords: list[str] = []
-
-
 def test_configured_keywords_rank_stories_higher() -> None:
     items = [
         _story_item("a", "某市啟用智慧路燈系統", "某市今天啟用新的智慧路燈系統，全市共有八千盞路燈連網，夜間用電預計可下降兩成。"),
@@ -90,6 +84,6 @@ def test_configured_keywords_rank_stories_higher() -> None:
     assert boosted[-1] == "a"
     assert [s.lead.id for s in rank(cluster(items), keywords=["衛星"])][0] == "c"
     # The writer reads them from [writer] keywords: the boosted story leads the episode.
-    writer = _WithKeywords(minutes=2, keywords=["衛星"])
+    writer = WriterConfig(minutes=2, keywords=["衛星"])
     script = write_script(items, show=SHOW, writer=writer, episode=1, date=DATE).script
     assert script.title == "衛星網路服務擴大涵蓋"

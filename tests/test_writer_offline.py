@@ -41,10 +41,6 @@ def _check_refs(script, rows: list[dict], items: list[Item]) -> None:  # noqa: A
     assert all(r["item_id"] in ids and r["url"] and r["title"] for r in rows)
 
 
-def _all_text(script) -> str:  # noqa: ANN001
-    return render(script)
-
-
 def test_sample_script(sample_items: list[Item]) -> None:
     written = write_script(sample_items, show=SHOW, writer=WriterConfig(), episode=1, date=DATE)
     script, rows = written.script, written.sources
@@ -69,7 +65,7 @@ def test_sample_script(sample_items: list[Item]) -> None:
     text = render(script)
     assert render(parse(text)) == text
     assert not simplified_chars(text)
-    # About writer.minutes × 250 characters of speech.
+    # Roughly 8 min × 330 characters (headings not counted; test_length checks the budget exactly).
     spoken = sum(len(p) for p in [*script.intro, *script.outro, *script.disclaimer])
     spoken += sum(len(b.text) for b in script.bullets())
     assert 1200 <= spoken <= 3000

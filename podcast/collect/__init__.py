@@ -170,7 +170,6 @@ def collect(
         index = NearDupIndex()
         for key, fingerprint in store.simhashes(MIN_DUP_CHARS):
             index.add(fingerprint, key)
-        stored = set(store.hashes())
         local_ids: set[str] = set()
         kept: list[Item] = []
         seen: set[str] = set()
@@ -184,7 +183,7 @@ def collect(
                 if local:
                     local_ids.add(it.id)
             for _copy, twin in dropped:
-                if twin in stored and twin not in seen:  # a copy of an earlier run's item
+                if twin not in seen:  # a copy of an earlier run's item (store.get finds it)
                     original = store.get(twin)
                     if original is not None:
                         seen.add(twin)

@@ -10,6 +10,7 @@ clean Traditional and English text is left alone.
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from functools import lru_cache
 
 import opencc
@@ -76,18 +77,22 @@ def sentences(text: str) -> list[str]:
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*|\d+(?:[.,]\d+)*|[\u4e00-\u9fff]")
 
 
-def bigrams(text: str) -> set[str]:
-    """Character bigrams of the CJK runs plus lower-cased Latin words and numbers."""
+@lru_cache(maxsize=4096)
+def bigrams(text: str) -> frozenset[str]:
+    """Character bigrams of the CJK runs plus lower-cased Latin words and numbers.
+
+    Cached: clustering compares every pair of items and sentence scoring every pair
+    of sentences, so the same texts come back many times in one run."""
     toks = _WORD.findall(text)
     out: set[str] = set()
     for a, b in zip(toks, toks[1:], strict=False):
         if len(a) == 1 and len(b) == 1 and "\u4e00" <= a <= "\u9fff" and "\u4e00" <= b <= "\u9fff":
             out.add(a + b)
     out.update(t.lower() for t in toks if len(t) > 1)
-    return out
+    return frozenset(out)
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: Set[str], b: Set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
