@@ -10,7 +10,8 @@ import pytest
 from podcast.config import VoicePreset
 from podcast.errors import PodcastError
 from podcast.script import SpokenSegment
-from podcast.voice import FunctionEngine, VoiceEngine, get_engine, prune_cache, voice
+from podcast.voice import FunctionEngine, VoiceEngine, get_engine, voice
+from podcast.voice.cache import prune_cache
 from podcast.voice.engines import split_pieces
 from podcast.voice.text import Lexicon
 
@@ -94,7 +95,8 @@ def test_no_fallback_names_segment_and_keeps_earlier(tmp_path: Path) -> None:
 
 def test_prune_cache(tmp_path: Path) -> None:
     out = voice(segs(3), MAIN, tmp_path, engine_factory=factory(fake=Counter()), lexicon=Lexicon())
-    assert prune_cache(tmp_path, {out[0].hash}) == 2
+    removed, freed = prune_cache(tmp_path, {out[0].hash})
+    assert removed == 4 and freed > 0  # two WAVs and their sidecars
     assert out[0].audio.is_file() and not out[1].audio.exists()
 
 

@@ -26,21 +26,11 @@ from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import VoicedSegment
 from ..script import SpokenSegment
-from .cache import lookup, prune_cache, segment_hash, store
-from .engines import ENGINES, SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
-from .text import Lexicon, prepare
+from .cache import lookup, segment_key, store
+from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
+from .text import Lexicon
 
-__all__ = [
-    "ENGINES",
-    "FunctionEngine",
-    "Lexicon",
-    "VoiceEngine",
-    "get_engine",
-    "load_lexicon",
-    "prepare",
-    "prune_cache",
-    "voice",
-]
+__all__ = ["FunctionEngine", "VoiceEngine", "get_engine", "load_lexicon", "voice"]
 
 log = logging.getLogger("podcast.voice")
 
@@ -80,10 +70,7 @@ class _Voicer:
     def key(self, seg: SpokenSegment, preset: VoicePreset) -> tuple[VoiceEngine, str, str]:
         """The engine, the spoken text and the cache hash of ``seg`` under ``preset``."""
         engine = self.engine(preset.engine)
-        spoken = prepare(seg.text, self.lexicon, engine.name)
-        digest = segment_hash(spoken, engine.name, preset.voice, preset.rate, preset.pitch, preset.volume,
-                              engine.version)
-        return engine, spoken, digest
+        return engine, *segment_key(seg.text, preset, engine, self.lexicon)
 
     def batch(self, segments: list[SpokenSegment], preset: VoicePreset, limit: int) -> dict[str, Ready]:
         """Synthesize the uncached segments together if the engine batches: hash → result or error."""
@@ -133,10 +120,7 @@ class _Voicer:
                 audio, sr, timings = engine.synthesize(spoken, preset)
             finally:
                 SEGMENT_ID.reset(token)
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        # edge-tts applies volume in its SSML; other engines get it as gain here.
-        if preset.volume and not getattr(engine, "applies_volume", False):
-            audio = audio * np.float32(10 ** (preset.volume / 20))
+        audio = engine.finish(audio, preset)
         path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings)
         return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
                              engine.name, timings=timings)

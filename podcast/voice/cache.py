@@ -15,12 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import VoicePreset
 from ..models import WordTiming
 from ..util import atomic_open, sha256_text, write_text_atomic
+from .engines import VoiceEngine
+from .text import Lexicon, prepare
 
 
 def cache_dir(show_dir: Path) -> Path:
     return Path(show_dir) / ".cache" / "segments"
+
+
+def segment_key(text: str, preset: VoicePreset, engine: VoiceEngine, lexicon: Lexicon) -> tuple[str, str]:
+    """(what the engine is given to say, the cache hash) of a segment's written text under
+    ``preset``: the one definition the voice stage and ``regenerate --dry-run`` share."""
+    spoken = prepare(text, lexicon, engine.name)
+    return spoken, segment_hash(spoken, engine.name, preset.voice, preset.rate, preset.pitch, preset.volume,
+                                engine.version)
 
 
 def segment_hash(text: str, engine: str, voice: str, rate: float, pitch: float, volume: float,
@@ -72,22 +83,22 @@ def lookup(show_dir: Path, digest: str) -> tuple[Path, int, list[WordTiming]] | 
     return path, duration, timings
 
 
-def prune_cache(show_dir: Path, keep: set[str]) -> int:
-    """Delete cached segments whose hash is not in ``keep``; returns how many WAVs went.
-
-    Temp files younger than an hour may belong to a run in progress and stay.
-    """
+def prune_cache(show_dir: Path, keep: set[str]) -> tuple[int, int]:
+    """Delete cached segments (WAV and sidecar) whose hash is not in ``keep``;
+    returns (files removed, bytes freed). Temp files younger than an hour may
+    belong to a run in progress and stay."""
     folder = cache_dir(show_dir)
     if not folder.is_dir():
-        return 0
-    removed = 0
+        return 0, 0
+    removed = freed = 0
     now = time.time()
     for f in folder.iterdir():
         if f.name.startswith("."):
-            if f.suffix == ".tmp" and now - f.stat().st_mtime > 3600:
-                f.unlink(missing_ok=True)
+            if f.suffix != ".tmp" or now - f.stat().st_mtime < 3600:
+                continue
+        elif f.suffix not in (".wav", ".json") or f.stem in keep:
             continue
-        if f.suffix in (".wav", ".json") and f.stem not in keep:
-            f.unlink(missing_ok=True)
-            removed += f.suffix == ".wav"
-    return removed
+        freed += f.stat().st_size
+        f.unlink(missing_ok=True)
+        removed += 1
+    return removed, freed

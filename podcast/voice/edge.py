@@ -25,7 +25,6 @@ import logging
 import os
 import random
 import re
-import shutil
 import subprocess
 import threading
 from collections.abc import Coroutine
@@ -118,9 +117,9 @@ def split_requests(text: str, max_chars: int) -> list[str]:
 
 def decode_mp3(data: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """MP3 bytes → mono float32 at ``sample_rate`` through ffmpeg."""
-    exe = shutil.which("ffmpeg")
-    if not exe:
-        raise PodcastError("ffmpeg is not installed: run 'apt-get install ffmpeg' (or brew install ffmpeg)")
+    from ..mix.ffmpeg import find_ffmpeg  # the system one, or imageio-ffmpeg's; says how to install
+
+    exe = find_ffmpeg()
     proc = subprocess.run(
         [exe, "-hide_banner", "-loglevel", "error", "-f", "mp3", "-i", "pipe:0",
          "-f", "f32le", "-ac", "1", "-ar", str(sample_rate), "pipe:1"],

@@ -47,12 +47,22 @@ class VoiceEngine(ABC):
     version: str = "1"  # bump when output for the same text changes (part of the cache hash)
     sample_rate: int = 24000
 
+    applies_volume: ClassVar[bool] = False  # True: the engine honours preset.volume itself
+
     @abstractmethod
     def synthesize(self, text: str, preset: VoicePreset) -> Synthesis:
         """Prepared text → (mono float32 audio in [-1, 1], sample rate, timings)."""
 
     def voices(self) -> list[str]:
         return []
+
+    def finish(self, audio: Any, preset: VoicePreset) -> np.ndarray:
+        """What :meth:`synthesize` returned as mono float32, with ``preset.volume`` applied
+        as gain unless the engine applied it (edge-tts does, in its SSML)."""
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if preset.volume and not self.applies_volume:
+            audio = audio * np.float32(10 ** (preset.volume / 20))
+        return audio
 
 
 class FunctionEngine(VoiceEngine):

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ..config import VoicePreset
 from ..script import SpokenSegment
-from .cache import lookup, segment_hash
+from .cache import lookup, segment_key
 from .engines import VoiceEngine, get_engine
-from .text import Lexicon, prepare
+from .text import Lexicon
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,6 @@ def plan(
     lex = lexicon if lexicon is not None else load_lexicon(show_dir)
     out = []
     for seg in segments:
-        spoken = prepare(seg.text, lex, engine.name)
-        digest = segment_hash(spoken, engine.name, preset.voice, preset.rate, preset.pitch, preset.volume,
-                              engine.version)
+        _, digest = segment_key(seg.text, preset, engine, lex)
         out.append(PlannedSegment(seg, digest, lookup(show_dir, digest) is not None))
     return out

@@ -8,9 +8,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from ..config import VoicePreset, load_preset, load_show
 from ..errors import PodcastError
 from ..publish.episodes import EPISODE_JSON
 from ..util import sha256_text
-from .cache import cache_dir, write_wav
+from .cache import cache_dir, prune_cache, write_wav
 from .engines import SEGMENT_ID, VoiceEngine, get_engine
 from .text import Lexicon, prepare
 
@@ -72,9 +70,7 @@ def say(
                            f"try another voice with --voice") from exc
     finally:
         SEGMENT_ID.reset(token)
-    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-    if chosen.volume and not getattr(engine, "applies_volume", False):
-        audio = audio * np.float32(10 ** (chosen.volume / 20))
+    audio = engine.finish(audio, chosen)
     if out is None:
         digest = sha256_text(spoken, engine.name, engine.version, chosen.model_dump_json())
         out = show_dir / SAY_DIR / f"{digest[:16]}.wav"
@@ -88,22 +84,18 @@ def say(
 
 
 def _write_mp3(path: Path, audio: np.ndarray, sr: int) -> None:
-    from ..mix.ffmpeg import find_ffmpeg
+    from ..mix.ffmpeg import run_ffmpeg
 
-    exe = find_ffmpeg()
     with tempfile.TemporaryDirectory(prefix="podcast-say-") as tmp:
         wav = Path(tmp) / "say.wav"
         write_wav(wav, audio, sr)
         part = path.with_name(f".{path.name}.tmp")
-        proc = subprocess.run(
-            [exe, "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav),
-             "-c:a", "libmp3lame", "-q:a", "2", "-f", "mp3", str(part)],
-            capture_output=True, text=True, check=False,
-        )
-        if proc.returncode != 0:
+        try:
+            run_ffmpeg(["-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-q:a", "2",
+                        "-f", "mp3", str(part)], what=f"encoding {path.name} (write a .wav instead)")
+        except BaseException:
             part.unlink(missing_ok=True)
-            last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-            raise PodcastError(f"{path}: ffmpeg could not encode the MP3 ({last}); write a .wav instead")
+            raise
         part.replace(path)
 
 
@@ -166,19 +158,7 @@ def prune(show_dir: Path, wait: float = 0.0) -> tuple[int, int]:
 
     show_dir = Path(show_dir)
     with show_lock(show_dir, wait):
-        keep = referenced_hashes(show_dir)
-        removed = freed = 0
-        now = time.time()
-        for f in _files(cache_dir(show_dir)):
-            if f.name.startswith("."):  # temp files: only stale ones (a killed run's leftovers)
-                if f.suffix != ".tmp" or now - f.stat().st_mtime < 3600:
-                    continue
-            elif f.suffix not in (".wav", ".json") or f.stem in keep:
-                continue
-            size = f.stat().st_size
-            f.unlink(missing_ok=True)
-            removed += 1
-            freed += size
+        removed, freed = prune_cache(show_dir, referenced_hashes(show_dir))
         for f in _files(show_dir / SAY_DIR):
             freed += f.stat().st_size
             f.unlink(missing_ok=True)
