@@ -43,7 +43,7 @@ from podcast.config import AudioConfig
 from podcast.dsp import resample as _resample
 from podcast.errors import PodcastError
 from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, loopback_ffmpeg, parse_ebur128, start_ffmpeg
-from podcast.mix.loudness import _loudness, _Meter  # noqa: F401 - _Meter for tests
+from podcast.mix.loudness import _loudness
 from podcast.mix.stings import intro_sting, outro_sting
 from podcast.mix.tags import EpisodeTags, check_cover, write_tags
 from podcast.mix.transcript import (
@@ -51,22 +51,12 @@ from podcast.mix.transcript import (
     cues_proportional,
     speaks_as_written,
     tidy_cues,
-    write_chapters_json,
     write_sidecars,
-    write_srt,
-    write_vtt,
 )
 from podcast.models import Chapter, Cue, MixResult, VoicedSegment
 from podcast.util import replace_atomic
 
-__all__ = [
-    "EpisodeTags",
-    "mix",
-    "write_chapters_json",
-    "write_sidecars",
-    "write_srt",
-    "write_vtt",
-]
+__all__ = ["EpisodeTags", "mix", "write_sidecars"]
 
 KEEP_MS = 30  # silence kept at each end of a trimmed segment
 XFADE_MS = 250  # sting/speech overlap
@@ -145,7 +135,7 @@ def _level(x: np.ndarray, sr: int, target: float) -> np.ndarray:
     lufs = _loudness(x, sr)
     if not math.isfinite(lufs):
         return x
-    return (x * 10 ** (min(target - lufs, 30.0) / 20)).astype(np.float32)
+    return x * np.float32(10 ** (min(target - lufs, 30.0) / 20))  # stays float32: no extra copy
 
 
 def _prepare(seg: VoicedSegment, sr: int, channels: int, target: float) -> tuple[np.ndarray, int]:
@@ -304,12 +294,12 @@ def _timeline_rate(segments: list[VoicedSegment], fallback: int) -> int:
 
 
 def _render(
-    segments: list[VoicedSegment], mp3: Path, audio: AudioConfig, gain_db: float, limit_db: float,
+    segments: list[VoicedSegment], mp3: Path, audio: AudioConfig, sr: int, gain_db: float, limit_db: float,
     say: Callable[[str], None],
 ) -> _Render:
-    """One streaming pass: segments -> float PCM -> ffmpeg (gain, limiter, MP3) -> ``mp3``,
-    with the loudness and true peak of the encoded MP3 measured as it is written."""
-    sr, ch = _timeline_rate(segments, audio.sample_rate), audio.channels
+    """One streaming pass: segments -> float PCM at ``sr`` -> ffmpeg (resample, gain, limiter,
+    MP3) -> ``mp3``, with the loudness and true peak of the encoded MP3 measured as it is written."""
+    ch = audio.channels
     convert = f"aresample={audio.sample_rate}," if sr != audio.sample_rate else ""
     encode = ["-nostats", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
               "-af", convert + _limiter_filter(gain_db, limit_db), "-ar", str(audio.sample_rate),
@@ -411,8 +401,9 @@ def mix(
     tmp = Path(tmp_name)
     try:
         gain = ENCODE_LOSS_LU
+        rate = _timeline_rate(segments, audio.sample_rate)  # once: a correction pass reuses it
         limit = audio.true_peak_db - LIMIT_HEADROOM_DB
-        r = _render(segments, tmp, audio, gain, limit, say)
+        r = _render(segments, tmp, audio, rate, gain, limit, say)
         off = r.lufs - audio.loudness_lufs
         if abs(off) > LOUDNESS_TOLERANCE or r.true_peak > audio.true_peak_db:
             say(f"mix: measured {r.lufs:.1f} LUFS / {r.true_peak:.1f} dBTP, correcting")
@@ -424,7 +415,7 @@ def mix(
             over = r.true_peak + 0.5 * max(0.0, added) - (audio.true_peak_db - 0.2)
             if over > 0:
                 limit -= over
-            r = _render(segments, tmp, audio, gain, limit, say)
+            r = _render(segments, tmp, audio, rate, gain, limit, say)
         duration_ms = _ms(r.samples, r.rate)
         chapters = _chapters(segments, r.starts, r.rate, duration_ms)
         cues = tidy_cues(r.cues, duration_ms)
