@@ -22,6 +22,7 @@ from . import pipeline, status
 from .config import SHOW_FILE, find_show_dir
 from .errors import PodcastError
 from .models import VoicedSegment
+from .util import clock
 
 app = typer.Typer(
     add_completion=False,
@@ -83,9 +84,8 @@ class _Hooks(pipeline.Hooks):
 def _report(summary: pipeline.RunSummary) -> None:
     for line in summary.collected:
         err.print(escape(line), highlight=False)
-    m, s = divmod(round(summary.duration_s), 60)
     out.print(
-        f"[green]EP{summary.number}[/green] {summary.title} — {m}:{s:02d}, "
+        f"[green]EP{summary.number}[/green] {summary.title} — {clock(summary.duration_s)}, "
         f"{summary.segments} segments ({summary.synthesized} synthesized, {summary.cached} cached"
         + (f", {len(summary.fell_back)} fell back: {', '.join(summary.fell_back)}" if summary.fell_back else "")
         + (f", {summary.retried} requests retried" if summary.retried else "")
@@ -210,7 +210,7 @@ def list_(dir_: DirOpt = None) -> None:
     for col in ("#", "date", "title", "duration", "rev", "state"):
         table.add_column(col, overflow="fold")
     for r in status.list_status(_show(dir_)):
-        dur = f"{int(r.duration_s) // 60}:{int(r.duration_s) % 60:02d}" if r.duration_s is not None else "—"
+        dur = clock(r.duration_s) if r.duration_s is not None else "—"
         colour = "green" if r.state == "published" else "red" if r.state.startswith(("broken", "missing")) else "yellow"
         table.add_row(str(r.number), r.date, escape(r.title), dur, str(r.revision or "—"),
                       f"[{colour}]{escape(r.state)}[/{colour}]")
@@ -242,7 +242,7 @@ def show_(
         ch.add_column("start", justify="right")
         ch.add_column("title")
         for start, title in d.chapters:
-            ch.add_row(f"{int(start) // 60}:{int(start) % 60:02d}", escape(title))
+            ch.add_row(clock(start), escape(title))
         out.print(ch)
     if d.sources:
         src = Table(title="sources", title_justify="left")

@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import ShowConfig, VoicePreset, load_preset, load_show
+from pydantic import ValidationError
+
+from .config import ShowConfig, VoicePreset, WriterConfig, load_preset, load_show
 from .errors import PodcastError
 from .lock import show_lock
 from .models import Item, VoicedSegment
@@ -90,7 +92,10 @@ def next_number(show_dir: Path) -> int:
 
 
 def resolve_sources(show_dir: Path, sources: list[str]) -> list[str]:
-    """Relative file paths are taken from the show folder; URLs pass through."""
+    """Relative file paths are taken from the show folder; URLs pass through. Raises
+    PodcastError when there are none."""
+    if not sources:
+        raise PodcastError("no sources: add some to [sources] items in show.toml or pass --source")
     out = []
     for s in sources:
         if "://" in s:
@@ -208,12 +213,11 @@ def _make(show_dir: Path, sources: list[str] | None, *, date: dt.date | None, si
     preset = load_preset(show_dir, config.voice.preset)
     writer = config.writer
     if minutes is not None:
-        if not 0 < minutes <= 180:
-            raise PodcastError(f"--minutes {minutes:g} is out of range (0–180)")
-        writer = writer.model_copy(update={"minutes": minutes})
+        try:  # validated by the same rule as [writer] minutes
+            writer = WriterConfig.model_validate({**writer.model_dump(), "minutes": minutes})
+        except ValidationError as exc:
+            raise PodcastError(f"--minutes {minutes:g}: {exc.errors()[0]['msg']}") from None
     chosen = resolve_sources(show_dir, list(sources or config.sources.items))
-    if not chosen:
-        raise PodcastError("no sources: add some to [sources] items in show.toml or pass --source")
 
     hooks.stage("collect")
     collected = collect(chosen, show_dir / STORE, since=since or config.sources.since)
@@ -488,7 +492,9 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
     backup = folder.with_name(f".{folder.name}.old")
     if staging.exists():
         shutil.rmtree(staging)
-    shutil.copytree(folder, staging)
+    from .publish.episodes import AUDIO_FILE
+
+    shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(AUDIO_FILE))  # the mix writes a new one
     try:
         if from_sources:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -594,8 +600,6 @@ def collect_only(  # noqa: ANN201 - CollectResult
 
     config = load_show(show_dir)
     chosen = resolve_sources(show_dir, list(sources or config.sources.items))
-    if not chosen:
-        raise PodcastError("no sources: add some to [sources] items in show.toml or pass --source")
     with show_lock(show_dir, wait):
         return collect(chosen, show_dir / STORE, since=since or config.sources.since)
 

@@ -21,6 +21,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from ..config import ShowConfig
 from ..errors import PodcastError
 from ..script import Bullet, Script, SourceRef
+from ..util import clock
 from .episodes import EpisodeMeta
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -72,14 +73,6 @@ def load_chapters(path: Path) -> list[ChapterLink]:
 
 
 # --------------------------------------------------------------------------- formatting
-
-
-def clock(seconds: float) -> str:
-    """mm:ss, or h:mm:ss from an hour on."""
-    s = max(0, int(seconds))
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
 def safe_url(url: str) -> str:
