@@ -26,7 +26,8 @@ EPISODE_FILES = [
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if k != "PODCAST_FAKE_VOICE"}  # the real voice
+    env.update(NO_COLOR="1", COLUMNS="200")
     return subprocess.run([*PODCAST, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
 
 
@@ -36,7 +37,8 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every entry under ``folder``, hidden ones too: a leftover staging folder counts."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(folder.rglob("*"))}
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 JS_DIR = REPO / "tests" / "js"
 BASE_URL = "https://podcast.example.com/"  # the skeleton show.toml's base_url
 
-HOSTILE_TITLE = "雲雀公司推出 <script>alert(1)</script> & 安全掃描工具"
+HOSTILE_TITLE = "雲雀公司推出 <script>window.xssRan=1</script> & 安全掃描工具"  # runs if not escaped
 HOSTILE_URL = "https://example.com/lark/scanner?a=1&b=2"
 
 # Two tiny digests written for these tests (fictional news), one per episode.
@@ -91,7 +91,8 @@ _SHOW_ERROR: str | None = None  # a failed build is reported once, not rebuilt b
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if k != "PODCAST_FAKE_VOICE"}  # the real voice
+    env.update(NO_COLOR="1", COLUMNS="200")
     return subprocess.run(
         [sys.executable, "-m", "podcast", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
     )
@@ -274,7 +275,7 @@ def test_markup_in_titles_is_escaped_and_parses(show: Path) -> None:
     feed = show / "episodes" / "feed.xml"
     raw = feed.read_bytes()
     assert b"<script>" not in raw  # inside CDATA too: show notes are HTML-escaped first
-    assert b"&lt;script&gt;alert(1)&lt;/script&gt; &amp;" in raw
+    assert b"&lt;script&gt;window.xssRan=1&lt;/script&gt; &amp;" in raw
     root = lxml.etree.fromstring(raw, lxml.etree.XMLParser(recover=False))
     titles = [t.text for t in root.iter("title")]
     assert HOSTILE_TITLE in titles
