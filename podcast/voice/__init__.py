@@ -26,7 +26,7 @@ from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import VoicedSegment
 from ..script import SpokenSegment
-from .cache import lookup, segment_key, store
+from .cache import cache_dir, lookup, segment_key, store
 from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
 from .text import Lexicon
 
@@ -55,6 +55,7 @@ class _Voicer:
         self.factory = engine_factory
         self.engines: dict[str, VoiceEngine | PodcastError] = {}
         self.retried: dict[str, int] = {}  # segment id → requests retried for it
+        self.keys: dict[tuple[str, int], tuple[VoiceEngine, str, str]] = {}
 
     def engine(self, name: str) -> VoiceEngine:
         if name not in self.engines:
@@ -68,9 +69,13 @@ class _Voicer:
         return got
 
     def key(self, seg: SpokenSegment, preset: VoicePreset) -> tuple[VoiceEngine, str, str]:
-        """The engine, the spoken text and the cache hash of ``seg`` under ``preset``."""
-        engine = self.engine(preset.engine)
-        return engine, *segment_key(seg.text, preset, engine, self.lexicon)
+        """The engine, the spoken text and the cache hash of ``seg`` under ``preset``
+        (memoized: batch() and one() both need it)."""
+        k = (seg.text, id(preset))
+        if k not in self.keys:
+            engine = self.engine(preset.engine)
+            self.keys[k] = (engine, *segment_key(seg.text, preset, engine, self.lexicon))
+        return self.keys[k]
 
     def batch(self, segments: list[SpokenSegment], preset: VoicePreset, limit: int) -> dict[str, Ready]:
         """Synthesize the uncached segments together if the engine batches: hash → result or error."""
@@ -84,7 +89,8 @@ class _Voicer:
         todo: dict[str, tuple[str, str]] = {}  # hash → (spoken text, first segment id); dedupes repeats
         for seg in segments:
             _, spoken, digest = self.key(seg, preset)
-            if spoken.strip() and digest not in todo and lookup(self.show_dir, digest) is None:
+            # Existence only: one() reads the cached entry (header, timings) once, afterwards.
+            if spoken.strip() and digest not in todo and not (cache_dir(self.show_dir) / f"{digest}.wav").is_file():
                 todo[digest] = (spoken, seg.id)
         if not todo:
             return {}
