@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -28,6 +29,7 @@ def _normalize(text: str) -> str:
     return _WS.sub("", _PUNCT.sub("", text.lower()))
 
 
+@lru_cache(maxsize=1024)  # dedup and the store both fingerprint each new item
 def simhash(text: str, n: int = 3) -> int:
     """64-bit SimHash over character ``n``-grams of the normalized text."""
     norm = _normalize(text)

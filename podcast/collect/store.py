@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ..errors import PodcastError
 from ..models import Item
 from ..util import sha256_text
+from .dedup import simhash
 
 # Query parameters that only track the click, never select the content.
 _TRACKING = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "ref", "ref_src", "spm"}
@@ -133,8 +134,6 @@ class Store:
 
     def _migrate(self) -> None:
         """Add the columns older stores lack; fill simhash for rows that have none."""
-        from .dedup import simhash  # dedup imports this module
-
         have = {r[1] for r in self.db.execute("PRAGMA table_info(items)")}
         with self.db:
             for name in _ADDED_COLUMNS:
@@ -159,8 +158,6 @@ class Store:
     def add(self, items: list[Item], *, fetched: dt.datetime | None = None, origin: str = "") -> list[str]:
         """Insert items not seen before (by id); return the ids that were new.
         ``origin`` is the source (feed/page URL, file path) they came from."""
-        from .dedup import simhash
-
         # UTC always, so the window query can compare the ISO strings.
         now = _aware(fetched or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
         new: list[str] = []
