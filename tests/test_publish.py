@@ -522,7 +522,7 @@ def test_any_untrusted_text_keeps_feed_and_article_valid(
         script = make_script(1, "標題", source_title)
     except ValueError:
         return  # script.md rejects it (e.g. trailing [n]); nothing to publish
-    page = EpisodePage(folder=folder, meta=meta, script=script, chapters=[], has_cover=True)
+    page = EpisodePage(folder=folder, meta=meta, script=script, chapters=[])
     config = make_config()
     data, _ = build_feed([page], config)
     parsed = feedparser.parse(data)

@@ -98,7 +98,7 @@ def _load_page(folder: Path, meta: EpisodeMeta, config: ShowConfig) -> EpisodePa
     chapters = load_chapters(folder / "chapters.json")
     # Redrawn when the title changed; a user's own cover.png in the folder is kept.
     cover.make_episode_cover(folder / COVER_FILE, config.show.title, meta.title, meta.number)
-    return EpisodePage(folder=folder, meta=meta, script=script, chapters=chapters, has_cover=True)
+    return EpisodePage(folder=folder, meta=meta, script=script, chapters=chapters)  # every episode has a cover.png
 
 
 def publish(show_dir: Path, config: ShowConfig) -> PublishResult:

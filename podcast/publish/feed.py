@@ -259,8 +259,7 @@ def _add_item(fg: FeedGenerator, page: EpisodePage, config: ShowConfig, env: Env
     fe.podcast.itunes_duration(str(round(meta.duration_s)))
     fe.podcast.itunes_episode(meta.number)
     fe.podcast.itunes_episode_type("full")
-    if page.has_cover:
-        fe.podcast.itunes_image(episode_url(config, folder.name, COVER_FILE))
+    fe.podcast.itunes_image(episode_url(config, folder.name, COVER_FILE))
     ext = fe.podcastindex
     ext.explicit = config.show.explicit
     lang = config.show.language

@@ -44,7 +44,6 @@ class EpisodePage:
     meta: EpisodeMeta
     script: Script
     chapters: list[ChapterLink]
-    has_cover: bool
 
 
 # --------------------------------------------------------------------------- inputs
@@ -166,7 +165,7 @@ def _render(env: Environment, name: str, ctx: dict[str, Any]) -> str:
 
 def article_context(page: EpisodePage, config: ShowConfig) -> dict[str, Any]:
     folder = page.folder.name
-    cover_url = episode_url(config, folder, COVER_FILE) if page.has_cover else config.show.base_url + COVER_FILE
+    cover_url = episode_url(config, folder, COVER_FILE)
     return {
         "show": config.show,
         "meta": page.meta,
@@ -178,7 +177,7 @@ def article_context(page: EpisodePage, config: ShowConfig) -> dict[str, Any]:
         "date_text": date_text(page.meta),
         "duration_text": clock(page.meta.duration_s),
         "audio_src": "episode.mp3",
-        "cover_src": COVER_FILE if page.has_cover else f"../{COVER_FILE}",
+        "cover_src": COVER_FILE,
         "article_url": episode_url(config, folder, "article.html"),
         "audio_url": episode_url(config, folder, "episode.mp3"),
         "image_url": cover_url,
@@ -201,7 +200,7 @@ def render_index(env: Environment, pages: list[EpisodePage], config: ShowConfig)
         {
             "meta": p.meta,
             "folder_href": quote(p.folder.name),
-            "cover_src": f"{quote(p.folder.name)}/{COVER_FILE}" if p.has_cover else COVER_FILE,
+            "cover_src": f"{quote(p.folder.name)}/{COVER_FILE}",
             "date_text": date_text(p.meta),
             "duration_text": clock(p.meta.duration_s),
         }
