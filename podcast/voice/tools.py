@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import numpy as np
 
 from ..config import VoicePreset, load_preset, load_show
 from ..errors import PodcastError
-from ..publish.episodes import EPISODE_JSON
+from ..publish.episodes import EPISODE_JSON, load_episode
 from ..util import sha256_text
 from .cache import cache_dir, prune_cache, write_wav
 from .engines import SEGMENT_ID, VoiceEngine, get_engine
@@ -120,15 +119,8 @@ def referenced_hashes(show_dir: Path) -> set[str]:
     if not episodes.is_dir():
         return keep
     for folder in episodes.iterdir():
-        meta = folder / EPISODE_JSON
-        if not meta.is_file():
-            continue
-        try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PodcastError(f"{meta}: unreadable ({exc}); fix or remove it before pruning the cache") from None
-        hashes = data.get("segment_hashes", []) if isinstance(data, dict) else []
-        keep.update(h for h in hashes if isinstance(h, str))
+        if (folder / EPISODE_JSON).is_file():
+            keep.update(load_episode(folder).segment_hashes)  # a broken file stops the prune, named
     return keep
 
 
