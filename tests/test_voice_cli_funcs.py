@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from podcast.config import VoicePreset
 from podcast.errors import PodcastError
+from podcast.publish.episodes import EpisodeMeta, save_episode
 from podcast.script import SpokenSegment
 from podcast.voice import FunctionEngine, VoiceEngine, voice
 from podcast.voice.cache import cache_dir
@@ -103,7 +105,9 @@ def test_say_errors_name_the_problem(tmp_path: Path) -> None:
 def _episode(show: Path, folder: str, hashes: list[str]) -> None:
     d = show / "episodes" / folder
     d.mkdir(parents=True)
-    (d / "episode.json").write_text(json.dumps({"segment_hashes": hashes}), encoding="utf-8")
+    now = dt.datetime(2026, 11, 20, 7, tzinfo=dt.UTC)
+    save_episode(d, EpisodeMeta(guid="g", number=1, title="t", slug="a", folder="ep0001-a", pub_date=now,
+                                duration_s=1.0, segment_hashes=hashes, generated_at=now))
 
 
 def test_prune_keeps_only_segments_an_episode_uses(tmp_path: Path) -> None:
