@@ -26,7 +26,7 @@ from .store import canonical_url, item_id
 SUMMARY_FIELD = "核心摘要"
 TEXT_FIELDS = (SUMMARY_FIELD, "技術細節", "應用場景")
 _FIELD = re.compile(r"^\*\*([^*]+?)\*\*\s*[：:]?\s*(.*)$")
-_IMPORTANCE = {"高": 3, "中": 2, "低": 1}
+IMPORTANCE = {"高": 3.0, "中": 2.0, "低": 1.0}  # 重要性; the writer ranks by it too
 # Sections that only collect the day's top stories: a story listed there and in
 # a topical section belongs to the topical one.
 _GENERIC_SECTION = re.compile(r"焦點|頭條|焦点|头条|top", re.I)
@@ -127,7 +127,7 @@ def parse_digest(text: str, path: Path | str) -> list[Item]:
             published=published,
             language=detect_language(title + "\n" + item_text),
             entities=_split_list(f.get("關鍵實體", "")),
-            importance=f.get("重要性", "").strip()[:1] if f.get("重要性", "").strip()[:1] in _IMPORTANCE else "",
+            importance=f.get("重要性", "").strip()[:1] if f.get("重要性", "").strip()[:1] in IMPORTANCE else "",
             section=section,
             links=links,
         )
@@ -149,7 +149,7 @@ def _merge(kept: Item, dup: Item) -> None:
     """Fold a second listing of a story into the first (text stays the first's)."""
     kept.links = list(dict.fromkeys([*kept.links, *dup.links]))
     kept.entities = list(dict.fromkeys([*kept.entities, *dup.entities]))
-    if _IMPORTANCE.get(dup.importance, 0) > _IMPORTANCE.get(kept.importance, 0):
+    if IMPORTANCE.get(dup.importance, 0) > IMPORTANCE.get(kept.importance, 0):
         kept.importance = dup.importance
     if is_generic_section(kept.section) and dup.section and not is_generic_section(dup.section):
         kept.section = dup.section

@@ -11,13 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..collect.digest import IMPORTANCE, is_generic_section
 from ..models import Item
 from .chinese import bigrams, is_simplified, jaccard, sentences, to_taiwan
 
-IMPORTANCE = {"高": 3.0, "中": 2.0, "低": 1.0}
 # Words that make a tech story matter to this show's listeners.
 KEYWORDS = ("AI", "模型", "晶片", "資料中心", "投資", "募資", "億", "監理", "法規", "開源", "發表", "收購", "GPU")
-_GENERIC_SECTION = re.compile(r"焦點|頭條|top", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*\s*(?:%|％|億|萬|美元|元|奈米|倍|K\b|GB|TB)?")
 _ANAPHORA = ("此", "這", "該", "其", "它", "他們", "同時", "此外", "另外", "而", "但")
 
@@ -98,7 +97,7 @@ def cluster(items: list[Item]) -> list[Story]:
     for members in groups.values():
         members.sort(key=lambda it: -IMPORTANCE.get(it.importance, 1.5))
         sections = [it.section for it in members if it.section]
-        specific = [s for s in sections if not _GENERIC_SECTION.search(s)]
+        specific = [s for s in sections if not is_generic_section(s)]
         story = Story(items=members, title=members[0].title, section=(specific or sections or [""])[0])
         story.sentences = _story_sentences(members)
         stories.append(story)
