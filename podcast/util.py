@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -10,7 +11,7 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextmanager
@@ -105,3 +106,11 @@ def clock(seconds: float) -> str:
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+
+
+@functools.cache
+def opencc_converter(config: str) -> Any:
+    """One OpenCC converter per config ("s2twp", "t2s", …) per process: each loads dictionaries."""
+    import opencc
+
+    return opencc.OpenCC(config)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import opencc
-
 from ..errors import PodcastError
 from ..models import Item
+from ..util import opencc_converter
 from .store import item_id
 
 # Hosts whose display name is not just the host (what a listener would say).
@@ -48,9 +46,6 @@ def site_name(url: str, fallback: str = "") -> str:
     return host
 
 
-@lru_cache(maxsize=2)
-def _converter(config: str) -> opencc.OpenCC:
-    return opencc.OpenCC(config)
 
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -66,8 +61,8 @@ def detect_language(text: str) -> str:
     if not cjk or latin > 3 * len(cjk):
         return "en"
     chars = "".join(cjk)
-    trad_only = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars), strict=False))
-    simp_only = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars), strict=False))
+    trad_only = sum(a != b for a, b in zip(chars, opencc_converter("t2s").convert(chars), strict=False))
+    simp_only = sum(a != b for a, b in zip(chars, opencc_converter("s2t").convert(chars), strict=False))
     return "zh-CN" if simp_only > trad_only else "zh-TW"
 
 

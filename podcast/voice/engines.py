@@ -32,6 +32,7 @@ import numpy as np
 from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import WordTiming
+from ..util import opencc_converter
 from .text import number_to_chinese
 
 log = logging.getLogger("podcast.voice")
@@ -369,7 +370,6 @@ class _ZhttsModel:
 
     def __init__(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import opencc
 
         with _quiet_stderr():  # only when the first segment is synthesized
             interpreter, baker = _tflite()
@@ -380,7 +380,7 @@ class _ZhttsModel:
         with _quiet_stderr():
             self.acoustic = interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
             self.vocoder = interpreter(model_path=str(asset / "mb_melgan.tflite"))
-        self.t2s = opencc.OpenCC("t2s")
+        self.t2s = opencc_converter("t2s")
         self.run_lock = threading.Lock()  # interpreters are not thread-safe
         with _quiet_stderr():  # the first invoke prints delegate INFO lines too
             self.render(self.phones("你好"), 1.0)

@@ -13,23 +13,20 @@ import re
 from collections.abc import Set
 from functools import lru_cache
 
-import opencc
+from ..util import opencc_converter
 
 # Characters that s2tw changes but Taiwan text uses as they are (台灣, 公布, 群組…).
 TAIWAN_VARIANTS = frozenset("台布群里后干面准游于卷表系周志范冲尽")
 
 
-@lru_cache(maxsize=4)
-def _cc(config: str) -> opencc.OpenCC:
-    return opencc.OpenCC(config)
 
 
 def simplified_chars(text: str) -> set[str]:
     """Simplified-only characters in ``text`` (those s2tw would change)."""
     out: set[str] = set()
-    converted = _cc("s2tw").convert(text)
+    converted = opencc_converter("s2tw").convert(text)
     if len(converted) != len(text):  # s2tw is character-level; be safe anyway
-        converted = "".join(_cc("s2tw").convert(c) for c in text)
+        converted = "".join(opencc_converter("s2tw").convert(c) for c in text)
     for a, b in zip(text, converted, strict=True):
         if a != b and a not in TAIWAN_VARIANTS:
             out.add(a)
@@ -41,7 +38,7 @@ def is_simplified(text: str) -> bool:
     if not cjk:
         return False
     simp = simplified_chars(text)
-    trad = sum(a != b for a, b in zip(cjk, _cc("t2s").convert("".join(cjk)), strict=False))
+    trad = sum(a != b for a, b in zip(cjk, opencc_converter("t2s").convert("".join(cjk)), strict=False))
     return sum(c in simp for c in cjk) > trad
 
 
@@ -50,9 +47,9 @@ def to_taiwan(text: str, *, simplified: bool | None = None) -> str:
     if simplified is None:
         simplified = is_simplified(text)
     if simplified:
-        return _cc("s2twp").convert(text)
+        return opencc_converter("s2twp").convert(text)
     if simplified_chars(text):
-        return "".join(c if c in TAIWAN_VARIANTS else _cc("s2tw").convert(c) for c in text)
+        return "".join(c if c in TAIWAN_VARIANTS else opencc_converter("s2tw").convert(c) for c in text)
     return text
 
 

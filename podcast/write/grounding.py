@@ -23,10 +23,9 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-import opencc
-
 from ..models import Item
 from ..script import SUMMARY, Bullet, Script
+from ..util import opencc_converter
 
 # Multipliers after a number. Longest first so 百萬 wins over 萬.
 _MULTIPLIERS: dict[str, int] = {
@@ -64,16 +63,13 @@ GENERIC_TERMS = frozenset(
 )
 
 
-@lru_cache(maxsize=2)
-def _cc(config: str) -> opencc.OpenCC:
-    return opencc.OpenCC(config)
 
 
 @lru_cache(maxsize=4096)
 def normalise(text: str) -> str:
     """Canonical form for comparing: NFKC, then one Taiwan-Traditional spelling."""
     text = unicodedata.normalize("NFKC", text)
-    return _cc("s2twp").convert(_cc("t2s").convert(text))
+    return opencc_converter("s2twp").convert(opencc_converter("t2s").convert(text))
 
 
 def _decimal(m: re.Match[str]) -> Decimal:
