@@ -51,7 +51,6 @@ class CollectResult:
     since: dt.datetime | None = None
     near_duplicates: int = 0  # dropped as copies of another item (this run or stored)
     outside_window: int = 0  # web items older than ``since``
-    from_store: int = 0  # kept items that came from the store, not from this run's fetches
 
     @property
     def failed(self) -> list[SourceOutcome]:
@@ -190,14 +189,12 @@ def collect(
                         kept.append(original)
                         if local:
                             local_ids.add(twin)
-                        result.from_store += 1
         if start is not None:
             web_origins = [o.source for o, _, local in batches if not local]
             for it in store.recent(web_origins, start):
                 if it.id not in seen:
                     seen.add(it.id)
                     kept.append(it)
-                    result.from_store += 1
             fetched = store.fetched([it.id for it in kept if it.published is None])
             for it in kept:
                 if it.id in local_ids or in_window(it, start, fetched.get(it.id)):

@@ -197,9 +197,6 @@ class Store:
         row = self.db.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
         return _row_to_item(row) if row else None
 
-    def items(self) -> list[Item]:
-        return [_row_to_item(r) for r in self.db.execute("SELECT * FROM items ORDER BY rowid")]
-
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
