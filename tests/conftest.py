@@ -17,3 +17,12 @@ SAMPLE = Path(podcast.__file__).parent / "sample" / "digest.md"
 def sample_items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
     """The bundled sample digest's items, collected into a fresh store."""
     return collect([str(SAMPLE)], tmp_path_factory.mktemp("c") / "store.db").items
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Machine-level caches (the ffmpeg probe) go to a temp dir, not the tester's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    mp.undo()

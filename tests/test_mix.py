@@ -339,6 +339,24 @@ def test_missing_ffmpeg_says_how_to_install(monkeypatch):
         find_ffmpeg.cache_clear()
 
 
+def test_loopback_probe_is_remembered_per_binary(tmp_path, monkeypatch):
+    from podcast.mix import ffmpeg as ff
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    exe = tmp_path / "ffmpeg"
+    exe.write_bytes(b"#!/bin/sh\n")
+    probes: list[str] = []
+    monkeypatch.setattr(ff, "_has_loopback", lambda e: probes.append(e) or True)
+    assert ff._has_loopback_cached(str(exe)) and ff._has_loopback_cached(str(exe))
+    assert probes == [str(exe)]  # the second answer came from the file
+    assert list(json.loads((tmp_path / "cache" / "podcast" / "ffmpeg-loopback.json").read_text()).values()) == [True]
+    exe.write_bytes(b"#!/bin/sh\n# an upgraded binary\n")  # another size: probed again
+    assert ff._has_loopback_cached(str(exe)) and len(probes) == 2
+    (tmp_path / "cache" / "podcast" / "ffmpeg-loopback.json").write_text("[not a dict")
+    assert ff._has_loopback_cached(str(exe)) and len(probes) == 3  # a broken file is just re-probed
+    assert not ff._has_loopback_cached(str(tmp_path / "missing"))
+
+
 def test_stereo_without_stings(tmp_path):
     segs = make_segments(tmp_path)[:3]
     audio = AudioConfig(channels=2, stings=False)
@@ -364,6 +382,28 @@ def test_meter_agrees_with_ffmpeg(tmp_path):
     ours = mixmod._loudness(pcm[:, None], sr)
     theirs, _ = ebur128(path)
     assert abs(ours - theirs) <= 0.15, (ours, theirs)
+
+
+def test_true_peak_agrees_with_ffmpeg(tmp_path):
+    sr = 44100
+    t = np.arange(3 * sr) / sr
+    # A tone at a quarter of the rate, 45 degrees off the sample grid: every sample sits
+    # 3 dB under the waveform's real peak, which only oversampling sees. Then speech-like audio.
+    tone = 0.5 * np.sin(2 * np.pi * (sr / 4) * t + np.pi / 4)
+    overshoot = []
+    for x in (tone, voiced(3.0, sr, 0.6, 3) + burst(3.0, sr, 0.1, 4)):
+        path = write_wav(tmp_path / "tp.wav", x, sr)
+        with wave.open(str(path)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+        meter = mixmod._TruePeak(1)
+        for i in range(0, len(pcm), 10_000):  # in blocks, as the stream arrives
+            meter.feed(pcm[i : i + 10_000, None])
+        ours = meter.dbfs()
+        _, theirs = ebur128(path)
+        assert abs(ours - theirs) <= 0.2, (ours, theirs)
+        overshoot.append(ours - 20 * np.log10(np.max(np.abs(pcm))))
+    assert 2.5 < overshoot[0] < 3.3, overshoot  # the tone: its real peak, 3 dB over the samples
+    assert 0 <= overshoot[1] < 1.0, overshoot  # speech: little inter-sample overshoot
 
 
 def test_stings_are_deterministic_and_end_in_silence():

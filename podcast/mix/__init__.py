@@ -9,12 +9,13 @@ Flow: one streaming pass, so a long episode never sits in memory or on disk as P
 2. the timeline (intro sting, segments with their pauses, outro sting) is
    streamed as float PCM into ffmpeg, which converts it to the output rate,
    applies a peak limiter and encodes CBR MP3 to a temp file;
-3. the encoded MP3 is decoded *as it is being written* and its integrated
-   loudness and true peak measured with ``ebur128``: by a loopback decoder in
-   the same ffmpeg where it has one (7.1+; one process, ≈35 MB, instead of two
-   at ≈50 MB each for a distro build), else by a second ffmpeg reading the file
-   behind the encoder. If the MP3 is off target, the pass is run once more with
-   corrected gain / limit (segments are re-read; nothing big is kept);
+3. the encoded MP3 is decoded *as it is being written* and piped back as float PCM,
+   and its integrated loudness (BS.1770-4) and true peak (Annex 2, x4 oversampling) are
+   measured in numpy on a reader thread. The decoder is a loopback decoder in the same
+   ffmpeg where it has one (7.1+; one process, ≈35 MB, instead of two at ≈50 MB each
+   for a distro build), else a second ffmpeg reading the file behind the encoder. If
+   the MP3 is off target, the pass is run once more with corrected gain / limit
+   (segments are re-read; nothing big is kept);
 4. ID3 tags and chapters are written, then the file is renamed into place.
 """
 
@@ -42,8 +43,8 @@ import numpy as np
 from podcast.config import AudioConfig
 from podcast.dsp import resample as _resample
 from podcast.errors import PodcastError
-from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, loopback_ffmpeg, parse_ebur128, start_ffmpeg
-from podcast.mix.loudness import _loudness
+from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, loopback_ffmpeg, start_ffmpeg
+from podcast.mix.loudness import _loudness, _Meter, _TruePeak
 from podcast.mix.stings import intro_sting, outro_sting
 from podcast.mix.tags import EpisodeTags, check_cover, write_tags
 from podcast.mix.transcript import (
@@ -237,11 +238,15 @@ def _limiter_filter(gain_db: float, limit_db: float) -> str:
             "aformat=sample_fmts=s16p")
 
 
-def _grow_pipe(job: FFmpegJob) -> None:
-    """A 1 MB pipe lets assembly run ahead of the encoder instead of waiting on every write."""
-    if job.proc.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(job.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+def _grow_pipes(job: FFmpegJob) -> None:
+    """1 MB pipes (≈6 s of audio) let assembly, encoder and measurement each run ahead of the
+    next instead of waiting on every write: on two cores that decoupling is most of the speed."""
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    for pipe in (job.proc.stdin, job.proc.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _relay(mp3: Path, enc: FFmpegJob, ver: FFmpegJob) -> None:
@@ -293,35 +298,77 @@ def _timeline_rate(segments: list[VoicedSegment], fallback: int) -> int:
     return rate if 8000 <= rate <= fallback else fallback
 
 
+class _Measure(threading.Thread):
+    """Measures the decoded MP3 (f32le on ffmpeg's stdout) as it arrives: BS.1770 integrated
+    loudness and true peak, in numpy (ffmpeg's ebur128 with peak=true costs about as much
+    CPU as the MP3 encode itself: it resamples to 192 kHz for the true peak)."""
+
+    CHUNK_S = 1  # seconds per read: the meter's temporaries stay under glibc's 1 MB mmap threshold
+
+    def __init__(self, job: FFmpegJob, sr: int, channels: int) -> None:
+        super().__init__(daemon=True)
+        assert job.proc.stdout is not None
+        self.pipe, self.sr, self.channels = job.proc.stdout, sr, channels
+        self.meter, self.peak = _Meter(sr, channels), _TruePeak(channels)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        frame = 4 * self.channels
+        try:
+            while data := self.pipe.read(self.CHUNK_S * self.sr * frame):  # full chunks until EOF
+                x = np.frombuffer(data, "<f4", count=len(data) // 4 // self.channels * self.channels)
+                x = x.reshape(-1, self.channels)
+                self.meter.feed(x)
+                self.peak.feed(x)
+        except BaseException as exc:  # noqa: BLE001 - reported by result(); ffmpeg must never block on us
+            self.error = exc
+            with contextlib.suppress(OSError, ValueError):
+                while self.pipe.read(1 << 16):
+                    pass
+
+    def result(self) -> tuple[float, float]:
+        """(integrated LUFS, true peak dBTP) once the pipe is drained."""
+        self.join()
+        if self.error is not None:
+            raise PodcastError(f"measuring the encoded MP3 failed: {self.error}") from self.error
+        return self.meter.integrated(), self.peak.dbfs()
+
+
 def _render(
     segments: list[VoicedSegment], mp3: Path, audio: AudioConfig, sr: int, gain_db: float, limit_db: float,
     say: Callable[[str], None],
 ) -> _Render:
     """One streaming pass: segments -> float PCM at ``sr`` -> ffmpeg (resample, gain, limiter,
     MP3) -> ``mp3``, with the loudness and true peak of the encoded MP3 measured as it is written."""
-    ch = audio.channels
-    convert = f"aresample={audio.sample_rate}," if sr != audio.sample_rate else ""
-    encode = ["-nostats", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
-              "-af", convert + _limiter_filter(gain_db, limit_db), "-ar", str(audio.sample_rate),
+    ch, out_sr = audio.channels, audio.sample_rate
+    convert = f"aresample={out_sr}," if sr != out_sr else ""
+    encode = ["-nostats", "-v", "error", "-y", "-f", "f32le", "-ar", str(sr), "-ac", str(ch), "-i", "pipe:0",
+              "-af", convert + _limiter_filter(gain_db, limit_db), "-ar", str(out_sr),
               "-c:a", "libmp3lame", "-b:a", f"{audio.bitrate_kbps}k",
               "-id3v2_version", "0", "-write_xing", "1", "-f", "mp3", str(mp3)]
-    measure = "ebur128=peak=true:framelog=verbose"
+    decoded = ["-c:a", "pcm_f32le", "-ar", str(out_sr), "-ac", str(ch), "-f", "f32le", "pipe:1"]
     loop = loopback_ffmpeg()
     ver: FFmpegJob | None = None
     if loop:
-        # One process: a loopback decoder turns the encoder's own MP3 packets back into PCM
-        # for ebur128, so what is measured is exactly what is written, at the cost of one ffmpeg.
-        enc = start_ffmpeg(
-            [*encode, "-dec", "0:0", "-filter_complex", f"[dec:0]{measure}[m]", "-map", "[m]", "-f", "null", "-"],
-            what="encoding episode.mp3", stdin=True, exe=loop,
-        )
+        # One process: a loopback decoder turns the encoder's own MP3 packets back into PCM,
+        # so what is measured is exactly what is written, at the cost of one ffmpeg.
+        # Decoded frames are regrouped into half-second ones before they are piped out: ffmpeg
+        # hands every frame from thread to thread, and per 1152-sample MP3 frame that costs more
+        # CPU (futex wake-ups) than the copying.
+        regroup = f"[dec:0]asetnsamples=n={out_sr // 2}:p=0[m]"
+        enc = start_ffmpeg([*encode, "-dec", "0:0", "-filter_complex", regroup, "-map", "[m]", *decoded],
+                           what="encoding episode.mp3", stdin=True, stdout=True, exe=loop)
     else:
         # An older ffmpeg: a second process decodes the MP3 file as the first one writes it.
         mp3.write_bytes(b"")  # the relay must never see a previous pass's bytes
-        enc = start_ffmpeg(["-v", "error", *encode], what="encoding episode.mp3", stdin=True)
-        ver = start_ffmpeg(["-nostats", "-f", "mp3", "-i", "pipe:0", "-af", measure, "-f", "null", "-"],
-                           what="measuring the encoded MP3's loudness", stdin=True)
-    _grow_pipe(enc)
+        enc = start_ffmpeg(encode, what="encoding episode.mp3", stdin=True)
+        ver = start_ffmpeg(["-nostats", "-v", "error", "-f", "mp3", "-i", "pipe:0", *decoded],
+                           what="decoding the encoded MP3 to measure it", stdin=True, stdout=True)
+    _grow_pipes(enc)
+    if ver:
+        _grow_pipes(ver)
+    measure = _Measure(ver or enc, out_sr, ch)
+    measure.start()
     relay = threading.Thread(target=_relay, args=(mp3, enc, ver), daemon=True) if ver else None
     if relay:
         relay.start()
@@ -335,11 +382,11 @@ def _render(
         except (BrokenPipeError, OSError) as exc:
             enc.wait()  # the encoder died: raise with its own error line
             raise PodcastError(f"ffmpeg stopped reading audio while encoding episode.mp3 ({exc})") from exc
-        report = enc.wait()
+        enc.wait()
         if ver and relay:
             relay.join()
-            report = ver.wait()
-        lufs, tp = _finite(parse_ebur128(report))
+            ver.wait()
+        lufs, tp = _finite(measure.result())
         return _Render(starts, cues, total, lufs, tp, sr)
     finally:
         enc.kill()
@@ -347,11 +394,12 @@ def _render(
             ver.kill()
         if relay:
             relay.join(timeout=5)
+        measure.join(timeout=5)
 
 
-def _finite(measured: tuple[float, float | None]) -> tuple[float, float]:
+def _finite(measured: tuple[float, float]) -> tuple[float, float]:
     lufs, tp = measured
-    if tp is None or not math.isfinite(lufs):
+    if not (math.isfinite(lufs) and math.isfinite(tp)):
         raise PodcastError("the encoded MP3 measured as silent; check the segment audio files")
     return lufs, tp
 

@@ -6,23 +6,28 @@ one first, then the one bundled with imageio-ffmpeg; pydub is pointed at it.
 
 The episode encode prefers an ffmpeg with loopback decoders (``-dec``, ffmpeg
 7.1+): one process then both encodes the MP3 and decodes its own packets to
-measure them, instead of a second ffmpeg (≈50 MB more RSS for a distro build).
+hand them back for measuring, instead of a second ffmpeg (≈50 MB more RSS for a
+distro build). Whether a binary can is probed once and remembered in
+``$XDG_CACHE_HOME/podcast/ffmpeg-loopback.json`` (default ``~/.cache``).
 ``loopback_ffmpeg`` finds one (the system binary, else the bundled one) or None.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
+import json
+import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import IO
 
 from podcast.errors import PodcastError
+from podcast.util import write_text_atomic
 
 _INSTALL_HINT = "install it with `apt-get install ffmpeg` or `pip install imageio-ffmpeg`"
 
@@ -56,12 +61,42 @@ def _has_loopback(exe: str) -> bool:
         return False
 
 
+def _probe_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "podcast" / "ffmpeg-loopback.json"
+
+
+def _has_loopback_cached(exe: str) -> bool:
+    """``_has_loopback``, remembered per binary (path, size, mtime) across runs: probing a
+    distro ffmpeg costs ≈0.1 s of dynamic linking, a noticeable part of a quick regenerate."""
+    try:
+        st = os.stat(exe)
+    except OSError:
+        return False
+    key = f"{os.path.realpath(exe)}|{st.st_size}|{st.st_mtime_ns}"
+    path = _probe_file()
+    try:
+        known = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), bool):
+        return known[key]
+    ok = _has_loopback(exe)
+    known[key] = ok
+    with contextlib.suppress(OSError):  # a read-only home only costs the probe next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(known, indent=1))
+    return ok
+
+
 @lru_cache(maxsize=1)
 def loopback_ffmpeg() -> str | None:
     """An ffmpeg that supports loopback decoders and libmp3lame, or None."""
     candidates = [find_ffmpeg(), _bundled_ffmpeg()]
     for exe in dict.fromkeys(c for c in candidates if c):
-        if _has_loopback(exe):
+        if _has_loopback_cached(exe):
             return exe
     return None
 
@@ -127,14 +162,20 @@ class FFmpegJob:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        if self.proc.stdin and not self.proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe and not pipe.closed:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         self.stderr.close()
 
 
-def start_ffmpeg(args: Sequence[str], *, what: str, stdin: bool = False, exe: str | None = None) -> FFmpegJob:
-    """Start ``ffmpeg args...`` (``exe``, default find_ffmpeg()) without waiting; ``stdin=True`` feeds a pipe."""
+def start_ffmpeg(
+    args: Sequence[str], *, what: str, stdin: bool = False, stdout: bool = False, exe: str | None = None
+) -> FFmpegJob:
+    """Start ``ffmpeg args...`` (``exe``, default find_ffmpeg()) without waiting.
+
+    ``stdin=True`` feeds it through a pipe; ``stdout=True`` gives its standard output as a pipe.
+    """
     cmd = [exe or find_ffmpeg(), "-hide_banner", *args]
     if not stdin:
         cmd.insert(1, "-nostdin")
@@ -143,26 +184,10 @@ def start_ffmpeg(args: Sequence[str], *, what: str, stdin: bool = False, exe: st
         proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
             stderr=err,
         )
     except OSError as exc:
         err.close()
         raise PodcastError(f"cannot run ffmpeg ({cmd[0]}): {exc}; {_INSTALL_HINT}") from exc
     return FFmpegJob(proc, err, what)
-
-
-_SUMMARY = re.compile(r"Summary:(.*)", re.S)
-_INTEGRATED = re.compile(r"I:\s*(-?[\d.]+|-inf|nan)\s*LUFS")
-_TRUE_PEAK = re.compile(r"True peak:\s*Peak:\s*(-?[\d.]+|-inf|nan)\s*dBFS", re.S)
-
-
-def parse_ebur128(stderr: str) -> tuple[float, float | None]:
-    """(integrated LUFS, true peak dBFS or None) from the summary ebur128 prints."""
-    m = _SUMMARY.search(stderr)
-    body = m.group(1) if m else stderr
-    i = _INTEGRATED.search(body)
-    if not i:
-        raise PodcastError(f"could not read ffmpeg's loudness measurement: {_last_line(stderr)}")
-    tp = _TRUE_PEAK.search(body)
-    return float(i.group(1)), (float(tp.group(1)) if tp else None)
