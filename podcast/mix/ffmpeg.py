@@ -50,6 +50,23 @@ def _bundled_ffmpeg() -> str | None:
         return None
 
 
+def _packaged_ffmpeg() -> str | None:
+    """The binary inside the imageio-ffmpeg wheel, found without running it.
+
+    ``get_ffmpeg_exe()`` runs ``ffmpeg -version`` in every new process to validate it;
+    the loopback probe (remembered on disk) runs the binary anyway.
+    """
+    try:
+        from imageio_ffmpeg import _utils
+
+        exe = os.path.join(_utils._get_bin_dir(), _utils.FNAME_PER_PLATFORM.get(_utils.get_platform(), ""))
+        if os.path.isfile(exe):
+            return exe
+    except Exception:  # a private API: when it moves, ask the public one
+        pass
+    return _bundled_ffmpeg()
+
+
 def _has_loopback(exe: str) -> bool:
     """Whether ``exe`` can decode its own encoder's output (``-dec``): tried on 50 ms of silence."""
     cmd = [exe, "-nostdin", "-hide_banner", "-v", "error", "-f", "lavfi", "-t", "0.05", "-i", "anullsrc=r=8000",
@@ -94,7 +111,7 @@ def _has_loopback_cached(exe: str) -> bool:
 @lru_cache(maxsize=1)
 def loopback_ffmpeg() -> str | None:
     """An ffmpeg that supports loopback decoders and libmp3lame, or None."""
-    candidates = [find_ffmpeg(), _bundled_ffmpeg()]
+    candidates = [find_ffmpeg(), _packaged_ffmpeg()]
     for exe in dict.fromkeys(c for c in candidates if c):
         if _has_loopback_cached(exe):
             return exe
