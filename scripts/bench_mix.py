@@ -232,13 +232,14 @@ def bench(minutes: float, pool: list[Path], work: Path, runs: int) -> dict:
     raw_bytes = pcm.stat().st_size - 44
     pcm.unlink()
 
-    def memory(r: dict, s: _Sampler) -> tuple[int, int, int, list[int]]:
+    def memory(r: dict, s: _Sampler) -> tuple[int, int, int, list[int], str]:
         py_kb = max(r["rss_self_kb"], s.hwm.get(s.root, 0))
         # The Python process's peak can come after the sample with the largest sum; count it in full.
         rss_kb = max(s.rss_sum, s.rss_sum - s.at_peak.get(s.root, 0) + py_kb)
-        return rss_kb, s.pss_sum, py_kb, [kb for pid, kb in s.at_peak.items() if pid != s.root]
+        who = ", ".join(f"{s.names.get(pid, '?')} {kb / 1024:.1f}" for pid, kb in s.at_peak.items())
+        return rss_kb, s.pss_sum, py_kb, [kb for pid, kb in s.at_peak.items() if pid != s.root], who
 
-    rss_kb, pss_kb, py_kb, ff_at_peak = max((memory(r, s) for r, s in mixes), key=lambda m: m[0])
+    rss_kb, pss_kb, py_kb, ff_at_peak, who = max((memory(r, s) for r, s in mixes), key=lambda m: m[0])
     mix_s = statistics.median(r["elapsed"] for r, _ in mixes)
     floor_s = statistics.median(f for f, _ in floors)
     cpu = statistics.median(r["py_cpu"] + r["ff_cpu"] for r, _ in mixes)
@@ -262,6 +263,7 @@ def bench(minutes: float, pool: list[Path], work: Path, runs: int) -> dict:
         "ff_mb": sum(ff_at_peak) * 1024 / 1e6,
         "ff_n": len(ff_at_peak),
         "rss_mb": rss_kb * 1024 / 1e6,
+        "peak_procs": who,
         "rss_ratio": rss_kb * 1024 / raw_bytes,
         "pss_mb": pss_kb * 1024 / 1e6,
         "pss_ratio": pss_kb * 1024 / raw_bytes,
@@ -312,6 +314,7 @@ def main() -> None:
             pairs = ", ".join(f"{x:.2f}" for x in b["pair_ratios"])
             print(f"{b['minutes']:.0f} min: cpu s python {b['py_cpu']:.1f} + ffmpeg {b['ff_cpu']:.1f} "
                   f"vs floor {b['floor_cpu']:.1f}; run by run, mix/floor = {pairs}")
+            print(f"{b['minutes']:.0f} min: worst run's largest-sum sample, peak RSS in MiB: {b['peak_procs']}")
             print(f"{b['minutes']:.0f} min: time {verdict(b['time_ratio'] <= 2.0)} ({b['time_ratio']:.2f}x), "
                   f"memory {verdict(b['rss_ratio'] <= 1.5)} ({b['rss_ratio']:.2f}x by RSS, {b['pss_ratio']:.2f}x by PSS)")
 
