@@ -203,11 +203,6 @@ def start_ffmpeg(
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
             stderr=err,
-            # ffmpeg 7+ runs a thread per demuxer, decoder, filter graph, encoder and muxer; with
-            # glibc's default of up to 8 malloc arenas per core, about one run in four of the
-            # episode encode peaked at 50 MB instead of 33 MB (bench_mix.py); capped at two
-            # arenas, no run has gone over 35 MB.
-            env={**os.environ, "MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")},
         )
     except OSError as exc:
         err.close()
