@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def sample_items(tmp_path_factory: pytest.TempPathFactory) -> list[Item]:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Machine-level caches (the ffmpeg probe) go to a temp dir, not the tester's ~/.cache."""
     mp = pytest.MonkeyPatch()
     mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
