@@ -26,7 +26,9 @@ def _fast_len(n: int, unit: int) -> int:
 
 def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     """``x`` (samples × channels) from ``src`` to ``dst`` Hz, by band-limited FFT resampling
-    about a second at a time so memory does not grow with the segment's length. Each block is transformed with ≥100 ms of real neighbouring audio (zeros
+    about a second at a time, so the FFT work space stays small whatever the segment's length
+    (the padded input and the output are whole-length). Each block is transformed with ≥100 ms
+    of real neighbouring audio (zeros
     past the ends) on both sides and only its middle kept, so the FFT's wrap-around lands in
     the discarded context (its error there is below -80 dB). Block edges fall on whole
     multiples of src/gcd input samples, so the output grid is exact."""

@@ -100,7 +100,7 @@ def _segments(spec: dict) -> list:
 def _self_mem() -> dict:
     st = _fields(Path("/proc/self/status").read_text())
     roll = _fields(Path("/proc/self/smaps_rollup").read_text())
-    return {"rss_kb": _kb(st, "VmRSS"), "hwm_kb": _kb(st, "VmHWM"), "pss_kb": _kb(roll, "Pss")}
+    return {"hwm_kb": _kb(st, "VmHWM"), "pss_kb": _kb(roll, "Pss")}
 
 
 def idle(spec_path: str) -> None:
@@ -111,7 +111,7 @@ def idle(spec_path: str) -> None:
     segs = _segments(json.loads(Path(spec_path).read_text()))
     AudioConfig()
     EpisodeTags(title="bench", show="bench", author="bench", episode=1, date=dt.date(2026, 1, 1))
-    print(json.dumps({"segments": len(segs), **_self_mem()}))
+    print(json.dumps({"segments": len(segs), **_self_mem()}))  # segs stays alive until measured
 
 
 def child(spec_path: str) -> None:
@@ -122,7 +122,6 @@ def child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     segs = _segments(spec)
     tags = EpisodeTags(title="bench", show="bench", author="bench", episode=1, date=dt.date(2026, 1, 1))
-    rss_imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     def cpu(who: int) -> float:
         r = resource.getrusage(who)
         return r.ru_utime + r.ru_stime
@@ -135,7 +134,6 @@ def child(spec_path: str) -> None:
         "duration_ms": result.duration_ms,
         "lufs": result.loudness_lufs,
         "tp": result.true_peak_db,
-        "rss_imported_kb": rss_imported,
         "py_cpu": cpu(resource.RUSAGE_SELF) - py0,
         "ff_cpu": cpu(resource.RUSAGE_CHILDREN) - ff0,
         "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -175,36 +175,25 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\x00".join(("v2", *parts)).encode("utf-8")).hexdigest()
 
 
-def _key_chunk(im: Image.Image) -> str | None:
-    # im.info holds the text chunks before the image data, where ours is written; im.text
-    # would decode the whole image first (3000 px: ≈0.13 s, three times per regenerate).
-    value = im.info.get(_KEY_CHUNK)
-    return value if isinstance(value, str) else None
-
-
-def cover_is_current(path: Path, key: str) -> bool:
+def _drawn_key(path: Path) -> str | None:
+    """The key a cover we drew carries; "" for a readable PNG we did not draw (the user's own);
+    None when there is no readable image at ``path`` (draw one)."""
     try:
         with Image.open(path) as im:
-            return _key_chunk(im) == key and im.size == (SIZE, SIZE)
+            # im.info holds the text chunks before the image data, where ours is written;
+            # im.text would decode the whole 3000 px image first (≈0.13 s per cover checked).
+            value = im.info.get(_KEY_CHUNK)
+            if not isinstance(value, str):
+                return ""
+            return value if im.size == (SIZE, SIZE) else None  # ours, at an old size: redraw
     except (OSError, ValueError):
-        return False
-
-
-def _users_own(path: Path) -> bool:
-    """A file is at ``path`` and it carries no mark of being drawn here."""
-    if not path.exists():
-        return False
-    try:
-        with Image.open(path) as im:
-            return _key_chunk(im) is None
-    except (OSError, ValueError):
-        return False  # unreadable: replace it
+        return None
 
 
 def make_show_cover(path: Path, title: str, subtitle: str, *, force: bool = False) -> bool:
     """Draw the show's cover at ``path``; returns False when the file there is already this cover."""
     key = _key("show", title, subtitle)
-    if not force and cover_is_current(path, key):
+    if not force and _drawn_key(path) == key:
         return False
     write_bytes_atomic(path, _render(title, "", title, subtitle, key))
     return True
@@ -216,7 +205,7 @@ def make_episode_cover(
     """Draw an episode's cover (show colours, "EP<n>", the episode title); False if already
     current, or if the file there is the user's own (a PNG this tool did not draw)."""
     key = _key("episode", show_title, episode_title, str(number))
-    if not force and (cover_is_current(path, key) or _users_own(path)):
+    if not force and _drawn_key(path) in (key, ""):  # current, or the user's own
         return False
     write_bytes_atomic(path, _render(show_title, f"EP{number}", episode_title, show_title, key))
     return True
