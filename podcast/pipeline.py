@@ -34,7 +34,7 @@ from .config import ShowConfig, VoicePreset, WriterConfig, load_preset, load_sho
 from .errors import PodcastError
 from .lock import show_lock
 from .models import Item, VoicedSegment
-from .script import Script, SpokenSegment, parse, render, spoken_segments
+from .script import Script, SpokenSegment, read_script, render, spoken_segments
 from .util import slugify, write_text_atomic
 
 if TYPE_CHECKING:
@@ -394,15 +394,6 @@ def find_episode(show_dir: Path, which: str) -> Path:
 # --------------------------------------------------------------------------- regenerate
 
 
-def read_script(folder: Path) -> Script:
-    path = folder / "script.md"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PodcastError(f"{path}: cannot be read ({exc}); restore it from script.md.*.bak or git") from None
-    return parse(text, where=str(path))
-
-
 def read_sources(folder: Path) -> list[dict]:
     path = folder / "sources.json"
     if not path.is_file():
@@ -489,9 +480,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
 
     # Build into a sibling staging copy; swap it in only when complete.
     staging = folder.with_name(f".{folder.name}.partial")
-    backup = folder.with_name(f".{folder.name}.old")
-    if staging.exists():
-        shutil.rmtree(staging)
+    backup = folder.with_name(f".{folder.name}.old")  # recover() has removed any stale ones
     from .publish.episodes import AUDIO_FILE
 
     shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(AUDIO_FILE))  # the mix writes a new one
@@ -510,8 +499,8 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
             write_warnings=warnings,
         )
         hooks.checkpoint("staged")
-        if backup.exists():
-            shutil.rmtree(backup)
+        if from_sources:  # the rewrite may tell a different set of the stored items
+            _mark_used(show_dir, old.number, [r.get("item_id", "") for r in rows])
         folder.rename(backup)
         # A kill right here leaves .old + a complete .partial: recover() finishes the swap.
         hooks.checkpoint("swapped-out")
@@ -534,7 +523,6 @@ class SegmentPlan:
     id: str
     chapter: str
     text: str
-    hash: str
     reason: str  # "cached" | "new text" | "changed voice" | "missing from cache"
 
     @property
@@ -555,12 +543,10 @@ def regenerate_plan(show_dir: Path, which: str, *, voice_preset: str | None = No
     script = read_script(folder)
     preset = load_preset(show_dir, voice_preset or old.voice or config.voice.preset)
     planned = plan(spoken_segments(script), preset, show_dir, engine_factory=_engines(hooks))
-    before: dict[str, set[str]] = {}  # text → hashes it was voiced with
-    try:
-        for r in json.loads((folder / SEGMENTS_FILE).read_text(encoding="utf-8")):
-            before.setdefault(r["text"], set()).add(r["hash"])
+    try:  # the texts the episode was last voiced from
+        before = {r["text"] for r in json.loads((folder / SEGMENTS_FILE).read_text(encoding="utf-8"))}
     except (OSError, ValueError, KeyError, TypeError):
-        before = {}  # older episodes: fall back to episode.json's hash list
+        before = set()  # older episodes: fall back to episode.json's hash list
     old_hashes = set(old.segment_hashes)
     out = []
     for p in planned:
@@ -573,7 +559,7 @@ def regenerate_plan(show_dir: Path, which: str, *, voice_preset: str | None = No
             reason = "changed voice" if seg.text in before else "new text"
         else:
             reason = "changed voice" if preset.name != old.voice else "new text"
-        out.append(SegmentPlan(seg.id, seg.chapter, seg.text, p.hash, reason))
+        out.append(SegmentPlan(seg.id, seg.chapter, seg.text, reason))
     return out
 
 
@@ -589,8 +575,8 @@ def _publish(show_dir: Path, config: ShowConfig) -> list[str]:
 
 def publish_all(show_dir: Path, *, wait: float = 0.0) -> list[str]:
     with show_lock(show_dir, wait):
-        done = recover(show_dir)
-        return done + _publish(show_dir, load_show(show_dir))
+        recover(show_dir)  # logs what it did
+        return _publish(show_dir, load_show(show_dir))
 
 
 def collect_only(  # noqa: ANN201 - CollectResult

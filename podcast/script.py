@@ -47,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
 
 from .errors import PodcastError
@@ -390,3 +391,13 @@ def spoken_segments(script: Script) -> list[SpokenSegment]:
 def chapter_titles(script: Script) -> list[str]:
     """Chapters in order: 開場, 快速重點摘要, each deep dive, 結尾."""
     return [INTRO, SUMMARY, *(d.title for d in script.deep_dives), OUTRO]
+
+
+def read_script(folder: Path) -> Script:
+    """``folder/script.md``, parsed; PodcastError naming the file if it cannot be read or parsed."""
+    path = Path(folder) / "script.md"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PodcastError(f"{path}: cannot be read ({exc}); restore it from script.md.*.bak or git") from None
+    return parse(text, where=str(path))

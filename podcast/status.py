@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PodcastError
-from .pipeline import episodes_dir, find_episode, read_script, read_sources
+from .pipeline import episodes_dir, find_episode, read_sources
+from .script import read_script
 
 
 @dataclass

@@ -16,9 +16,11 @@ import pytest
 from test_regenerate import CountingVoice, edit_one_bullet, tiny_show
 
 from podcast import pipeline, status
+from podcast.collect.store import Store
 from podcast.errors import PodcastError
 from podcast.lock import show_lock
 from podcast.publish.episodes import load_episode
+from podcast.script import read_script
 
 DAY = dt.date(2026, 11, 20)
 NEXT_DIGEST = """---
@@ -188,8 +190,13 @@ def test_from_sources_rescues_a_script_that_no_longer_parses(one_episode: tuple[
     (folder / "script.md").write_text("this is not a script\n", encoding="utf-8")
     with pytest.raises(PodcastError):
         pipeline.regenerate(show, "1", hooks=pipeline.Hooks(engine_factory=fake.factory))
+    with Store(show / pipeline.STORE) as store:
+        store.mark_used(1, ["a stale record"])
     pipeline.regenerate(show, "1", from_sources=True, hooks=pipeline.Hooks(engine_factory=fake.factory))
-    assert pipeline.read_script(folder).date == date.date() and load_episode(folder).pub_date == date
+    assert read_script(folder).date == date.date() and load_episode(folder).pub_date == date
+    told = {r["item_id"] for r in pipeline.read_sources(folder)}
+    with Store(show / pipeline.STORE) as store:
+        assert told and store.used_ids(1) == told  # the rewrite's items are what episode 1 tells
 
 
 def test_recover_finishes_or_undoes_a_killed_swap(one_episode: tuple[Path, CountingVoice]) -> None:

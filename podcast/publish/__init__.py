@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import ShowConfig
 from ..errors import PodcastError
-from ..script import parse
+from ..script import read_script
 from ..util import write_bytes_atomic, write_text_atomic
 from . import cover
 from .episodes import (
@@ -86,12 +86,7 @@ def _show_cover(show_dir: Path, episodes_dir: Path, config: ShowConfig) -> Path:
 
 
 def _load_page(folder: Path, meta: EpisodeMeta, config: ShowConfig) -> EpisodePage:
-    script_path = folder / "script.md"
-    try:
-        text = script_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PodcastError(f"{script_path}: cannot be read ({exc})") from None
-    script = parse(text, where=str(script_path))
+    script = read_script(folder)
     if script.title != meta.title:
         # script.md is the source of truth: a title edited there shows up without a regenerate.
         meta = meta.model_copy(update={"title": script.title})
