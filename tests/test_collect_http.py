@@ -32,7 +32,7 @@ from podcast.collect.dedup import (  # noqa: E402
 from podcast.collect.feeds import SourceResult, classify, fetch_sources, html_to_text, summarize  # noqa: E402
 from podcast.collect.http import USER_AGENT, decode_html, normalize_charset  # noqa: E402
 from podcast.collect.opml import parse_opml, read_opml_file  # noqa: E402
-from podcast.collect.store import Store, canonical_url, content_hash, item_id  # noqa: E402  # noqa: E402
+from podcast.collect.store import Store, canonical_url, content_hash, item_id  # noqa: E402
 from podcast.errors import PodcastError  # noqa: E402
 
 

@@ -20,8 +20,8 @@ from .dedup import MIN_DUP_CHARS, NearDupIndex, dedup_items
 from .digest import looks_like_digest, parse_digest
 from .files import read_plain, read_text
 from .opml import looks_like_opml, read_opml_file
-from .store import Store
-from .window import aware, fresh_items, in_window, parse_since
+from .store import Store, aware
+from .window import fresh_items, in_window, parse_since
 
 if TYPE_CHECKING:
     from .feeds import ProgressFn

@@ -46,8 +46,6 @@ def site_name(url: str, fallback: str = "") -> str:
     return host
 
 
-
-
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
 

@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS episode_items (
 _ADDED_COLUMNS = ("simhash", "origin")  # after the first release: migrated by Store._migrate
 
 
-def _aware(when: dt.datetime) -> dt.datetime:
+def aware(when: dt.datetime) -> dt.datetime:
+    """``when`` with a time zone: naive times are taken as UTC."""
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
@@ -133,13 +134,18 @@ class Store:
             raise PodcastError(f"{self.path}: not a usable item store ({exc}): move it aside and collect again") from None
 
     def _migrate(self) -> None:
-        """Add the columns older stores lack; fill simhash for rows that have none."""
+        """Add the columns older stores lack; fill simhash for the rows that predate it (once:
+        add() always writes one, so later opens need no scan)."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(items)")}
+        missing = [name for name in _ADDED_COLUMNS if name not in have]
+        if not missing:
+            return
         with self.db:
-            for name in _ADDED_COLUMNS:
-                if name not in have:
-                    self.db.execute(f"ALTER TABLE items ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
-            rows = self.db.execute("SELECT id, text FROM items WHERE simhash = ''").fetchall()
+            for name in missing:
+                self.db.execute(f"ALTER TABLE items ADD COLUMN {name} TEXT NOT NULL DEFAULT ''")
+            if "simhash" not in missing:
+                return
+            rows = self.db.execute("SELECT id, text FROM items").fetchall()
             self.db.executemany(
                 "UPDATE items SET simhash = ? WHERE id = ?", [(f"{simhash(r[1]):016x}", r[0]) for r in rows]
             )
@@ -159,7 +165,7 @@ class Store:
         """Insert items not seen before (by id); return the ids that were new.
         ``origin`` is the source (feed/page URL, file path) they came from."""
         # UTC always, so the window query can compare the ISO strings.
-        now = _aware(fetched or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+        now = aware(fetched or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
         new: list[str] = []
         with self.db:
             for it in items:
@@ -217,7 +223,7 @@ class Store:
             chunk = ids[k : k + 500]
             marks = ",".join("?" * len(chunk))
             for r in self.db.execute(f"SELECT id, fetched FROM items WHERE id IN ({marks})", chunk):
-                out[r[0]] = _aware(dt.datetime.fromisoformat(r[1]))
+                out[r[0]] = aware(dt.datetime.fromisoformat(r[1]))
         return out
 
     def recent(self, origins: list[str], since: dt.datetime) -> list[Item]:
@@ -228,7 +234,7 @@ class Store:
         marks = ",".join("?" * len(origins))
         rows = self.db.execute(
             f"SELECT * FROM items WHERE origin IN ({marks}) AND fetched >= ? ORDER BY rowid",
-            [*origins, _aware(since).astimezone(dt.UTC).isoformat(timespec="seconds")],
+            [*origins, aware(since).astimezone(dt.UTC).isoformat(timespec="seconds")],
         )
         return [_row_to_item(r) for r in rows]
 

@@ -24,7 +24,7 @@ import re
 
 from ..errors import PodcastError
 from ..models import Item
-from .store import Store
+from .store import Store, aware
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\s*$", re.I)
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -58,10 +58,6 @@ def parse_since(text: str, now: dt.datetime | None = None) -> dt.datetime:
     return when
 
 
-def aware(when: dt.datetime) -> dt.datetime:
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
 def in_window(item: Item, since: dt.datetime, fetched: dt.datetime | None) -> bool:
     """Published at or after ``since``; undated items go by when they were first fetched."""
     when = item.published or fetched
@@ -75,8 +71,6 @@ def fresh_items(items: list[Item], store: Store, *, episode: int) -> list[Item]:
     from ..write.stories import cluster, taiwan_item  # the writer's notion of "same story"
 
     used = store.used_before(episode)
-    if not used or not items:
-        return list(items)
     if not any(it.id in used for it in items):
         return list(items)
     by_id = {it.id: it for it in items}

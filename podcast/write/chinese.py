@@ -19,8 +19,6 @@ from ..util import opencc_converter
 TAIWAN_VARIANTS = frozenset("台布群里后干面准游于卷表系周志范冲尽")
 
 
-
-
 def simplified_chars(text: str) -> set[str]:
     """Simplified-only characters in ``text`` (those s2tw would change)."""
     out: set[str] = set()

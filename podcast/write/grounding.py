@@ -63,8 +63,6 @@ GENERIC_TERMS = frozenset(
 )
 
 
-
-
 @lru_cache(maxsize=4096)
 def normalise(text: str) -> str:
     """Canonical form for comparing: NFKC, then one Taiwan-Traditional spelling."""

@@ -121,7 +121,7 @@ def _story_sentences(items: list[Item]) -> list[Sentence]:
     return out
 
 
-KEYWORD_WEIGHT = 5.0  # per configured keyword found; two hits outweigh one importance step (10)
+KEYWORD_WEIGHT = 5.0  # per configured keyword found; two hits weigh as much as one importance step (10)
 MAX_KEYWORD_HITS = 3
 
 
