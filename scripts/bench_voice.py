@@ -99,10 +99,11 @@ _BIG = re.compile(r"(\d+(?:\.\d+)?)([萬億])")
 def normalise(text: str, *, hypothesis: bool) -> list[str]:
     """Text → comparable tokens: Han characters, Latin letters, digit strings (one per character)."""
     import cn2an
-    import opencc
+
+    from podcast.util import opencc_converter
 
     if hypothesis:
-        text = opencc.OpenCC("s2twp").convert(text)
+        text = opencc_converter("s2twp").convert(text)  # cached: built once, not per sentence
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         text = cn2an.transform(text.replace("〇", "零"), "cn2an")

@@ -259,7 +259,7 @@ class EspeakEngine(VoiceEngine):
     (Debian's cmn dictionary knows few characters); English words use en-us."""
 
     name = "espeak"
-    version = "1"
+    version = "2"  # 2: resampled with podcast.dsp (was scipy resample_poly)
     sample_rate = 22050
 
     def __init__(self) -> None:

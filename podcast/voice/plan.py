@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import VoicePreset
 from ..script import SpokenSegment
+from . import load_lexicon
 from .cache import lookup, segment_key
 from .engines import VoiceEngine, get_engine
 from .text import Lexicon
@@ -41,8 +42,6 @@ def plan(
     Building the engine object is cheap (models load on the first synthesis), so
     this never loads a model; it raises PodcastError if the engine is unknown.
     """
-    from . import load_lexicon  # late: podcast.voice imports this module's siblings
-
     show_dir = Path(show_dir)
     engine = (engine_factory or get_engine)(preset.engine)
     lex = lexicon if lexicon is not None else load_lexicon(show_dir)

@@ -17,10 +17,10 @@ import numpy as np
 from ..config import VoicePreset, load_preset, load_show
 from ..errors import PodcastError
 from ..publish.episodes import EPISODE_JSON, load_episode
-from ..util import sha256_text
-from .cache import cache_dir, prune_cache, write_wav
+from . import load_lexicon
+from .cache import cache_dir, prune_cache, segment_key, write_wav
 from .engines import SEGMENT_ID, VoiceEngine, get_engine
-from .text import Lexicon, prepare
+from .text import Lexicon
 
 SAY_DIR = Path(".cache") / "say"
 
@@ -48,15 +48,13 @@ def say(
     by default ``<show>/.cache/say/<hash>.wav``. No fallback voice: an audition
     should fail loudly. Returns the path written.
     """
-    from . import load_lexicon
-
     show_dir = Path(show_dir)
     if not text.strip():
         raise PodcastError("podcast say: the text is empty; pass the words to speak in quotes")
     chosen = _resolve(preset, show_dir)
     engine = (engine_factory or get_engine)(chosen.engine)
     lex = lexicon if lexicon is not None else load_lexicon(show_dir)
-    spoken = prepare(text, lex, engine.name)
+    spoken, digest = segment_key(text, chosen, engine, lex)  # the voice stage's own key
     if not spoken.strip():
         raise PodcastError(f"podcast say: nothing left to say in {text[:40]!r} after removing markup and links")
     token = SEGMENT_ID.set("say")
@@ -71,7 +69,6 @@ def say(
         SEGMENT_ID.reset(token)
     audio = engine.finish(audio, chosen)
     if out is None:
-        digest = sha256_text(spoken, engine.name, engine.version, chosen.model_dump_json())
         out = show_dir / SAY_DIR / f"{digest[:16]}.wav"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
