@@ -228,8 +228,8 @@ def show_(
     d = status.show_details(_show(dir_), episode)
     meta = d.meta
     if meta is not None:
-        out.print(f"[bold]EP{meta.number}[/bold] {escape(meta.title)}  ({meta.pub_date.isoformat()}, "  # type: ignore[attr-defined]
-                  f"revision {meta.revision}, voice {meta.voice or '—'}, guid {meta.guid})")  # type: ignore[attr-defined]
+        out.print(f"[bold]EP{meta.number}[/bold] {escape(meta.title)}  ({meta.pub_date.isoformat()}, "
+                  f"revision {meta.revision}, voice {meta.voice or '—'}, guid {meta.guid})")
     out.print(str(d.folder))
     files = Table(title="files", title_justify="left")
     files.add_column("file")

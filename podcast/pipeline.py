@@ -2,8 +2,8 @@
 
 Each stage is one entry function with plain data in and out; the episode
 folder is the hand-off. Every run that writes holds the show's lock
-(:mod:`podcast.lock`) and starts with :func:`recover`, which cleans up after a
-run that was killed.
+(:mod:`podcast.lock`); those that write episodes or the feed (make, regenerate,
+publish) start with :func:`recover`, which cleans up after a run that was killed.
 
 Crash safety: a new episode is built in a hidden staging folder
 (``episodes/.epNNNN-slug.partial``) and renamed into place only when it is

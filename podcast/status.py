@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import PodcastError
 from .pipeline import episodes_dir, find_episode, read_sources
 from .script import read_script
+
+if TYPE_CHECKING:
+    from .publish.episodes import EpisodeMeta
 
 
 @dataclass
@@ -62,7 +66,7 @@ def list_status(show_dir: Path) -> list[EpisodeRow]:
 @dataclass
 class EpisodeDetails:
     folder: Path
-    meta: object | None  # EpisodeMeta, or None when episode.json is broken
+    meta: EpisodeMeta | None  # None when episode.json is broken
     files: list[tuple[str, int]]
     chapters: list[tuple[float, str]]
     sources: list[dict]
@@ -89,5 +93,5 @@ def show_details(show_dir: Path, which: str) -> EpisodeDetails:
     except PodcastError as exc:
         sources, problems = [], [*problems, str(exc)]
     files = [(p.name, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()]
-    warnings = [*problems, *(getattr(meta, "warnings", None) or [])]
+    warnings = [*problems, *(meta.warnings if meta else [])]
     return EpisodeDetails(folder, meta, files, chapters, sources, warnings)
