@@ -22,8 +22,10 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -301,37 +303,42 @@ def _build_audio(
     revision: int,
     writer: str,
     write_warnings: list[str] | None = None,
+    voicing: _VoiceThread | None = None,
 ) -> RunSummary:
-    """voice → mix → episode.json, all inside ``folder``."""
+    """voice → mix → episode.json, all inside ``folder``.
+
+    The voice stage runs on a thread (``voicing``, if the caller started it already) and
+    hands each segment over as it is ready, so the mix encodes the segments before the
+    first uncached one while that one is synthesized (for a regenerate) and keeps pace
+    with the voice (for a make), instead of starting only when the last segment is done.
+    """
     from .mix import mix, write_sidecars
     from .mix.tags import EpisodeTags
     from .publish.cover import make_episode_cover
     from .publish.episodes import EpisodeMeta, save_episode
-    from .voice import voice
 
-    hooks.stage("voice")
     segments = spoken_segments(script)
-    voiced = voice(
-        segments, preset, show_dir, presets=_presets(show_dir), progress=hooks.segment,
-        engine_factory=_engines(hooks),
-    )
+    if voicing is None:
+        voicing = _VoiceThread(show_dir, preset, segments, hooks)
+        voicing.start()
+    try:
+        cover = folder / "cover.png"
+        make_episode_cover(cover, config.show.title, script.title, script.episode)
+        tags = EpisodeTags(
+            title=script.title,
+            show=config.show.title,
+            author=config.show.author,
+            episode=script.episode,
+            date=script.date,
+            comment=config.show.description,
+            cover=cover,
+            transcript="\n".join(seg.text for seg in segments),
+        )
+        result = mix(voicing.futures, folder, config.audio, tags, tune_malloc=False)
+    finally:
+        voicing.stop()  # the mix failed: no more synthesis; else the voice is done already
+    voiced = voicing.result()
     hooks.checkpoint("voiced")
-
-    hooks.stage("mix")
-    cover = folder / "cover.png"
-    make_episode_cover(cover, config.show.title, script.title, script.episode)
-    transcript = "\n".join(seg.text for seg in voiced)
-    tags = EpisodeTags(
-        title=script.title,
-        show=config.show.title,
-        author=config.show.author,
-        episode=script.episode,
-        date=script.date,
-        comment=config.show.description,
-        cover=cover,
-        transcript=transcript,
-    )
-    result = mix(voiced, folder, config.audio, tags)
     write_sidecars(result, folder)
     hooks.checkpoint("mixed")
     rows = [{"id": s.id, "chapter": s.chapter, "text": s.text, "hash": s.hash,
@@ -373,6 +380,56 @@ def _build_audio(
         warnings=list(meta.warnings),
         revision=revision,
     )
+
+
+class _Stopped(Exception):
+    """The mix failed while the voice stage was still running: stop voicing."""
+
+
+class _VoiceThread(threading.Thread):
+    """Runs the voice stage, resolving one future per segment in script order."""
+
+    def __init__(self, show_dir: Path, preset: VoicePreset, segments: list[SpokenSegment], hooks: Hooks) -> None:
+        super().__init__(name="voice", daemon=True)
+        self.show_dir, self.preset, self.segments, self.hooks = show_dir, preset, segments, hooks
+        self.futures: list[Future[VoicedSegment]] = [Future() for _ in segments]
+        self.stopping = threading.Event()
+        self.voiced: list[VoicedSegment] = []
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self.hooks.stage("voice")
+        super().start()
+
+    def _ready(self, done: int, total: int, seg: VoicedSegment) -> None:
+        if self.stopping.is_set():
+            raise _Stopped
+        self.futures[done - 1].set_result(seg)
+        if self.hooks.segment is not None:
+            self.hooks.segment(done, total, seg)
+
+    def run(self) -> None:
+        from .voice import voice
+
+        try:
+            self.voiced = voice(self.segments, self.preset, self.show_dir, presets=_presets(self.show_dir),
+                                progress=self._ready, engine_factory=_engines(self.hooks))
+            self.hooks.stage("mix")  # what is left to wait for: the rest of the mix
+        except BaseException as exc:  # noqa: BLE001 - handed to the mix (which stops) and to result()
+            self.error = exc
+            for f in self.futures:
+                if not f.done():
+                    f.set_exception(exc)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+    def result(self) -> list[VoicedSegment]:
+        """The voiced segments once the thread is done, or the voice stage's own error."""
+        if self.error is not None:
+            raise self.error
+        return self.voiced
 
 
 def find_episode(show_dir: Path, which: str) -> Path:
@@ -443,7 +500,7 @@ def regenerate(
 
 def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_sources: bool,
                 republish_date: bool, hooks: Hooks) -> RunSummary:
-    from .publish.episodes import load_episode
+    from .publish.episodes import AUDIO_FILE, load_episode
     from .write import write_script
     from .write.grounding import check_grounding
 
@@ -468,23 +525,25 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
         written = write_script(items, show=config.show, writer=config.writer, episode=old.number, date=date,
                                llm=config.llm, show_dir=show_dir, chars_per_minute=_speaking_rate(preset))
         script, rows, writer, warnings = written.script, written.sources, written.writer, written.warnings
-    else:
-        assert script is not None
-        if items:
-            warnings = check_grounding(script, rows, items)
-        if missing and rows:
-            warnings.append(f"grounding: sources {', '.join(str(r.get('n', '?')) for r in missing)} "
-                            f"are not in {STORE}; their bullets were not re-checked")
+    assert script is not None
     if script.episode != old.number:
         script = dataclasses.replace(script, episode=old.number)  # the number is fixed once published
 
+    # Voicing (into the segment cache: nothing published) starts now; the grounding check, the
+    # staging copy and the mix of the segments before the first changed one are done meanwhile.
+    voicing = _VoiceThread(show_dir, preset, spoken_segments(script), hooks)
+    voicing.start()
     # Build into a sibling staging copy; swap it in only when complete.
     staging = folder.with_name(f".{folder.name}.partial")
     backup = folder.with_name(f".{folder.name}.old")  # recover() has removed any stale ones
-    from .publish.episodes import AUDIO_FILE
-
-    shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(AUDIO_FILE))  # the mix writes a new one
     try:
+        if not from_sources:
+            if items:
+                warnings = check_grounding(script, rows, items)
+            if missing and rows:
+                warnings.append(f"grounding: sources {', '.join(str(r.get('n', '?')) for r in missing)} "
+                                f"are not in {STORE}; their bullets were not re-checked")
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(AUDIO_FILE))  # the mix writes a new one
         if from_sources:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             if (staging / "script.md").is_file():
@@ -496,7 +555,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
         summary = _build_audio(
             show_dir, config, preset, script, staging, hooks,
             guid=old.guid, pub_date=pub_date, revision=old.revision + 1, writer=writer,
-            write_warnings=warnings,
+            write_warnings=warnings, voicing=voicing,
         )
         hooks.checkpoint("staged")
         if from_sources:  # the rewrite may tell a different set of the stored items
@@ -506,6 +565,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
         hooks.checkpoint("swapped-out")
         staging.rename(folder)
     except BaseException:
+        voicing.stop()  # before anything is cleaned up (stopped already if the mix ran)
         if backup.exists() and not folder.exists():
             backup.rename(folder)
         shutil.rmtree(staging, ignore_errors=True)

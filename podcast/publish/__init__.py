@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ShowConfig
 from ..errors import PodcastError
 from ..script import read_script
 from ..util import write_bytes_atomic, write_text_atomic
-from . import cover
 from .episodes import (
     EpisodeMeta,
     episode_folder_name,
@@ -27,16 +27,12 @@ from .episodes import (
     save_episode,
     scan_episodes,
 )
-from .feed import build_feed, podcast_guid
-from .pages import (
-    COVER_FILE,
-    EpisodePage,
-    load_chapters,
-    make_env,
-    render_article_html,
-    render_article_md,
-    render_index,
-)
+
+if TYPE_CHECKING:
+    from .pages import EpisodePage
+
+# cover, feed and pages (PIL, feedgen with lxml, jinja2: ≈0.25 s) are imported where used, so
+# the pipeline's recover() and a regenerate's voice stage do not wait for them.
 
 __all__ = [
     "EpisodeMeta",
@@ -44,7 +40,6 @@ __all__ = [
     "episode_folder_name",
     "list_episodes",
     "load_episode",
-    "podcast_guid",
     "publish",
     "save_episode",
 ]
@@ -73,6 +68,9 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _show_cover(show_dir: Path, episodes_dir: Path, config: ShowConfig) -> Path:
+    from . import cover
+    from .pages import COVER_FILE
+
     dest = episodes_dir / COVER_FILE
     if config.show.artwork:
         src = Path(config.show.artwork).expanduser()
@@ -86,6 +84,9 @@ def _show_cover(show_dir: Path, episodes_dir: Path, config: ShowConfig) -> Path:
 
 
 def _load_page(folder: Path, meta: EpisodeMeta, config: ShowConfig) -> EpisodePage:
+    from . import cover
+    from .pages import COVER_FILE, EpisodePage, load_chapters
+
     script = read_script(folder)
     if script.title != meta.title:
         # script.md is the source of truth: a title edited there shows up without a regenerate.
@@ -98,6 +99,9 @@ def _load_page(folder: Path, meta: EpisodeMeta, config: ShowConfig) -> EpisodePa
 
 def publish(show_dir: Path, config: ShowConfig) -> PublishResult:
     """Rebuild every article, index.html, cover.png and feed.xml under ``show_dir/episodes``."""
+    from .feed import build_feed
+    from .pages import make_env, render_article_html, render_article_md, render_index
+
     show_dir = Path(show_dir)
     episodes_dir = show_dir / "episodes"
     episodes_dir.mkdir(parents=True, exist_ok=True)
