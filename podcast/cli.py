@@ -369,6 +369,10 @@ def _leave(code: int) -> None:
     """Exit without the interpreter's teardown. With TensorFlow Lite and the voice model
     loaded it takes 0.1–0.4 s and does nothing a finished command needs: every file is
     written, closed and renamed by now, the show lock released, ffmpeg waited for."""
+    from .warmup import started
+
+    if (worker := started()) is not None:
+        worker.kill()  # it may still be loading a model this run did not need
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

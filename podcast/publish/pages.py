@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemBytecodeCache,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+)
 
 from ..config import ShowConfig
 from ..errors import PodcastError
@@ -141,8 +148,15 @@ def make_env(show_dir: Path | None = None) -> Environment:
     if show_dir is not None and (show_dir / "templates").is_dir():
         loaders.append(FileSystemLoader(str(show_dir / "templates")))
     loaders.append(FileSystemLoader(str(PACKAGE_TEMPLATES)))
+    cache = None
+    if show_dir is not None:
+        # Compiled templates are kept (keyed by their source): compiling them was a third of
+        # a publish. An edited template is compiled again.
+        (show_dir / ".cache" / "jinja").mkdir(parents=True, exist_ok=True)
+        cache = FileSystemBytecodeCache(str(show_dir / ".cache" / "jinja"))
     env = Environment(
         loader=ChoiceLoader(loaders),
+        bytecode_cache=cache,
         autoescape=_autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -19,17 +19,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import VoicedSegment
-from ..script import SpokenSegment
 from .cache import cache_dir, lookup, segment_key, store
 from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
 from .renders import RENDERS, RenderCache, render_dir
 from .text import Lexicon
+
+if TYPE_CHECKING:  # annotations only: the voice worker process does without pydantic
+    from ..config import VoicePreset
+    from ..script import SpokenSegment
 
 __all__ = ["FunctionEngine", "VoiceEngine", "get_engine", "load_lexicon", "voice"]
 

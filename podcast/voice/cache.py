@@ -12,15 +12,18 @@ import time
 import wave
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import VoicePreset
 from ..models import WordTiming
 from ..util import atomic_open, sha256_text, write_text_atomic
 from .engines import VoiceEngine
 from .renders import prune_renders
 from .text import Lexicon, prepare
+
+if TYPE_CHECKING:  # annotations only: the voice worker process does without pydantic
+    from ..config import VoicePreset
 
 
 def cache_dir(show_dir: Path) -> Path:

