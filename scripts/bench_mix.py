@@ -33,6 +33,7 @@ Targets: time <= 2x floor, memory (RSS, as above) <= 1.5x raw PCM.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import math
@@ -274,11 +275,13 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] in ("--child", "--idle"):
         (child if sys.argv[1] == "--child" else idle)(sys.argv[2])
         return
-    args = sys.argv[1:]
-    runs = 3
-    if args[:1] == ["--runs"]:
-        runs, args = int(args[1]), args[2:]
-    lengths = [float(a) for a in args] or [15.0, 60.0]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3, help="mix and floor runs per length (default 3)")
+    ap.add_argument("minutes", type=float, nargs="*", help="episode lengths (default: 15 60)")
+    args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+    runs, lengths = args.runs, args.minutes or [15.0, 60.0]
     with tempfile.TemporaryDirectory(prefix="bench_mix.") as tmp:
         work = Path(tmp)
         pool = make_pool(work)
