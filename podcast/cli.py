@@ -352,14 +352,16 @@ def main() -> None:
     code = 0
     try:
         app()
-    except SystemExit as exc:  # click ends every run this way
+    except SystemExit as exc:  # click ends every run this way (typer turns Ctrl-C into 130)
         if isinstance(exc.code, str):
-            err.print(exc.code, highlight=False)
+            err.print(exc.code, highlight=False, markup=False)
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        if code == 130:
+            err.print("interrupted: nothing published was changed")
     except PodcastError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         code = 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside typer's own handling
         err.print("interrupted: nothing published was changed")
         code = 130
     _leave(code)

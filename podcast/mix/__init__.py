@@ -4,9 +4,10 @@ Flow: one streaming pass, so a long episode never sits in memory or on disk as P
 
 1. each segment WAV is read (pydub) on a worker thread, as soon as the voice stage has
    made it (segments may be Futures it resolves: the mix runs alongside the voice),
-   conformed to the timeline's rate (the rate most segments ready at the start already
-   have; others are resampled a second at a time) and channel count, its silences trimmed
-   to 30 ms, and levelled to the target loudness (BS.1770, measured in numpy);
+   conformed to the timeline's rate (the rate most segments have, or the first one's
+   while the voice is at work; others are resampled a second at a time) and channel
+   count, its silences trimmed to 30 ms, and levelled to the target loudness (BS.1770,
+   measured in numpy);
 2. the timeline (intro sting, segments with their pauses, outro sting) is
    streamed as float PCM into ffmpeg, which applies gain and a peak limiter,
    converts it to the output rate and encodes CBR MP3 to a temp file;
@@ -144,16 +145,33 @@ def _level(x: np.ndarray, sr: int, target: float) -> np.ndarray:
 Pending = VoicedSegment | Future[VoicedSegment]
 
 
-def _ready(seg: Pending) -> VoicedSegment:
-    return seg.result() if isinstance(seg, Future) else seg
+class _Abandoned(Exception):
+    """The mix stopped (an error elsewhere) while this segment was still being waited for."""
 
 
-def _prepare(seg: Pending, sr: int, channels: int, target: float) -> tuple[np.ndarray, int]:
-    x, cut = _trim(_read_segment(_ready(seg), sr, channels), sr)
+def _ready(seg: Pending, abandon: threading.Event | None = None) -> VoicedSegment:
+    """The segment, waiting for the voice stage if need be (until ``abandon`` is set)."""
+    if not isinstance(seg, Future):
+        return seg
+    while True:
+        try:
+            return seg.result(timeout=0.1)
+        except TimeoutError:
+            if abandon is not None and abandon.is_set():
+                raise _Abandoned from None
+
+
+def _prepare(seg: Pending, sr: int, channels: int, target: float,
+             abandon: threading.Event) -> tuple[np.ndarray, int]:
+    x, cut = _trim(_read_segment(_ready(seg, abandon), sr, channels), sr)
     return _level(x, sr, target), cut
 
 
 # --- the assembled timeline -----------------------------------------------------------------
+
+
+class _EncoderGone(Exception):
+    """Writing the timeline to ffmpeg failed: it stopped reading (its own error says why)."""
 
 
 class _Timeline:
@@ -188,7 +206,10 @@ class _Timeline:
 
     def _flush(self, x: np.ndarray) -> None:
         if len(x):
-            self.sink.write(np.ascontiguousarray(x, "<f4").tobytes())
+            try:
+                self.sink.write(np.ascontiguousarray(x, "<f4").tobytes())
+            except OSError as exc:  # ffmpeg is gone (an OSError from anywhere else is not this)
+                raise _EncoderGone(exc) from exc
             self.written += len(x)
 
     def close(self) -> int:
@@ -209,28 +230,37 @@ def _assemble(
         timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU))
     starts: list[int] = []
     cues: list[Cue] = []
-    # Read/resample the next segments on a worker thread while this one is written.
+    # Read/resample the next segments on a worker thread while this one is written. If the mix
+    # stops, the reads queued behind it are cancelled and one waiting for the voice gives up.
+    abandon = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = deque(pool.submit(_prepare, s, sr, ch, audio.loudness_lufs) for s in segments[:PREFETCH])
-        for i, pending in enumerate(segments):
-            if i % 20 == 0:
-                say(f"mix: segment {i + 1}/{len(segments)}")
-            x, cut = ahead.popleft().result()
-            seg = _ready(pending)
-            if i + PREFETCH < len(segments):
-                ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio.loudness_lufs))
-            # The first segment slides under the intro sting's fading tail.
-            start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
-            starts.append(start)
-            lo, hi = _ms(start, sr), _ms(start + len(x), sr)
-            if seg.timings and speaks_as_written(seg.timings, seg.text):
-                cues += cues_from_timings(seg.timings, lo - _ms(cut, sr), lo, hi)
-            else:
-                cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))
-            pause = seg.pause_ms
-            if i == len(segments) - 1 and audio.stings:
-                pause = max(pause, XFADE_MS + 250)  # the outro's attack never covers words
-            timeline.silence(pause)
+        try:
+            ahead = deque(pool.submit(_prepare, s, sr, ch, audio.loudness_lufs, abandon)
+                          for s in segments[:PREFETCH])
+            for i, pending in enumerate(segments):
+                if i % 20 == 0:
+                    say(f"mix: segment {i + 1}/{len(segments)}")
+                x, cut = ahead.popleft().result()
+                seg = _ready(pending)
+                if i + PREFETCH < len(segments):
+                    ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio.loudness_lufs,
+                                             abandon))
+                # The first segment slides under the intro sting's fading tail.
+                start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
+                starts.append(start)
+                lo, hi = _ms(start, sr), _ms(start + len(x), sr)
+                if seg.timings and speaks_as_written(seg.timings, seg.text):
+                    cues += cues_from_timings(seg.timings, lo - _ms(cut, sr), lo, hi)
+                else:
+                    cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))
+                pause = seg.pause_ms
+                if i == len(segments) - 1 and audio.stings:
+                    pause = max(pause, XFADE_MS + 250)  # the outro's attack never covers words
+                timeline.silence(pause)
+        except BaseException:
+            abandon.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     if audio.stings:
         sting = np.repeat(outro_sting(sr)[:, None], ch, axis=1)
         timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), overlap=xfade)
@@ -393,8 +423,11 @@ def _render(
         try:
             starts, cues = _assemble(timeline, segments, audio, say)
             total = timeline.close()
-            enc.proc.stdin.close()
-        except (BrokenPipeError, OSError) as exc:
+            try:
+                enc.proc.stdin.close()
+            except OSError as exc:
+                raise _EncoderGone(exc) from exc
+        except _EncoderGone as exc:
             enc.wait()  # the encoder died: raise with its own error line
             raise PodcastError(f"ffmpeg stopped reading audio while encoding episode.mp3 ({exc})") from exc
         enc.wait()
@@ -475,9 +508,10 @@ def mix(
     tmp = Path(tmp_name)
     try:
         gain = ENCODE_LOSS_LU
-        # Of the segments ready now (at least the first); once: a correction pass reuses it.
-        ready = [_ready(s) for i, s in enumerate(segments) if i == 0 or not isinstance(s, Future) or s.done()]
-        rate = _timeline_rate(ready, audio.sample_rate)
+        # Once: a correction pass reuses it. While the voice stage is still at work, the first
+        # segment's rate (its engine's, as a rule), so the result does not depend on timing.
+        streaming = any(isinstance(s, Future) for s in segments)
+        rate = _timeline_rate([_ready(s) for s in segments[: 1 if streaming else None]], audio.sample_rate)
         limit = audio.true_peak_db - LIMIT_HEADROOM_DB
         r = _render(segments, tmp, audio, rate, gain, limit, say)
         voiced = [_ready(s) for s in segments]  # all resolved by now

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import jinja2
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -28,7 +29,7 @@ from jinja2 import (
 from ..config import ShowConfig
 from ..errors import PodcastError
 from ..script import Bullet, Script, SourceRef
-from ..util import clock
+from ..util import clock, sha256_text
 from .episodes import EpisodeMeta
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -148,20 +149,23 @@ def make_env(show_dir: Path | None = None) -> Environment:
     if show_dir is not None and (show_dir / "templates").is_dir():
         loaders.append(FileSystemLoader(str(show_dir / "templates")))
     loaders.append(FileSystemLoader(str(PACKAGE_TEMPLATES)))
+    options: dict[str, Any] = dict(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     cache = None
     if show_dir is not None:
-        # Compiled templates are kept (keyed by their source): compiling them was a third of
-        # a publish. An edited template is compiled again.
-        (show_dir / ".cache" / "jinja").mkdir(parents=True, exist_ok=True)
-        cache = FileSystemBytecodeCache(str(show_dir / ".cache" / "jinja"))
+        # Compiled templates are kept, keyed by their source (compiling them was a third of a
+        # publish); the folder is per Jinja version and options, which the code also depends on.
+        folder = show_dir / ".cache" / "jinja" / sha256_text(jinja2.__version__, repr(sorted(options.items())))[:12]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            cache = FileSystemBytecodeCache(str(folder))
+        except OSError:
+            cache = None  # a read-only show still publishes
     env = Environment(
         loader=ChoiceLoader(loaders),
         bytecode_cache=cache,
         autoescape=_autoescape,
         undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+        **options,
     )
     env.filters.update(clock=clock, safe_url=safe_url, md=md_escape, md_refs=_md_refs)
     return env

@@ -8,7 +8,6 @@ rename, so two runs sharing a cache never see half a WAV.
 from __future__ import annotations
 
 import json
-import time
 import wave
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from ..models import WordTiming
 from ..util import atomic_open, sha256_text, write_text_atomic
 from .engines import VoiceEngine
-from .renders import prune_renders
+from .renders import prune_files, prune_renders
 from .text import Lexicon, prepare
 
 if TYPE_CHECKING:  # annotations only: the voice worker process does without pydantic
@@ -105,18 +104,6 @@ def prune_cache(show_dir: Path, keep: set[str]) -> tuple[int, int]:
     """Delete cached segments (WAV and sidecar) whose hash is not in ``keep``, and the
     clause renders only they were built from; returns (files removed, bytes freed).
     Temp files younger than an hour may belong to a run in progress and stay."""
-    removed, freed = prune_renders(show_dir, renders_of(show_dir, keep))
-    folder = cache_dir(show_dir)
-    if not folder.is_dir():
-        return removed, freed
-    now = time.time()
-    for f in folder.iterdir():
-        if f.name.startswith("."):
-            if f.suffix != ".tmp" or now - f.stat().st_mtime < 3600:
-                continue
-        elif f.suffix not in (".wav", ".json") or f.stem in keep:
-            continue
-        freed += f.stat().st_size
-        f.unlink(missing_ok=True)
-        removed += 1
-    return removed, freed
+    r_removed, r_freed = prune_renders(show_dir, renders_of(show_dir, keep))
+    removed, freed = prune_files(cache_dir(show_dir), keep, (".wav", ".json"))
+    return removed + r_removed, freed + r_freed

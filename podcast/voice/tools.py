@@ -20,7 +20,7 @@ from ..publish.episodes import EPISODE_JSON, load_episode
 from . import load_lexicon
 from .cache import cache_dir, prune_cache, renders_of, segment_key, write_wav
 from .engines import SEGMENT_ID, VoiceEngine, get_engine
-from .renders import render_dir
+from .renders import RENDER_SUFFIX, render_dir
 from .text import Lexicon
 
 SAY_DIR = Path(".cache") / "say"
@@ -108,7 +108,6 @@ class CacheStats:
     say_files: int
     say_bytes: int
     renders: int = 0  # clause renders (see .renders)
-    render_bytes: int = 0
 
 
 def referenced_hashes(show_dir: Path) -> set[str]:
@@ -136,12 +135,11 @@ def cache_stats(show_dir: Path) -> CacheStats:
     unref = sum(f.stat().st_size for f in files
                 if f.suffix in (".wav", ".json") and not f.name.startswith(".") and f.stem not in keep)
     said = _files(Path(show_dir) / SAY_DIR)
-    renders = [f for f in _files(render_dir(show_dir)) if f.suffix == ".npy" and not f.name.startswith(".")]
+    renders = [f for f in _files(render_dir(show_dir)) if f.suffix == RENDER_SUFFIX and not f.name.startswith(".")]
     kept = renders_of(show_dir, keep)
-    render_bytes = sum(f.stat().st_size for f in renders)
     unref += sum(f.stat().st_size for f in renders if f.stem not in kept)
-    return CacheStats(len(wavs), total + render_bytes, sum(f.stem in keep for f in wavs), unref,
-                      len(said), sum(f.stat().st_size for f in said), len(renders), render_bytes)
+    return CacheStats(len(wavs), total + sum(f.stat().st_size for f in renders), sum(f.stem in keep for f in wavs),
+                      unref, len(said), sum(f.stat().st_size for f in said), len(renders))
 
 
 def prune(show_dir: Path, wait: float = 0.0) -> tuple[int, int]:
