@@ -371,6 +371,9 @@ class _ZhttsModel:
 
     _lock = threading.Lock()
     _instance: _ZhttsModel | None = None
+    #: Render once at load with fd 2 silenced, so later renders never touch it (other threads
+    #: print there). The worker process, whose stderr goes nowhere, skips it and answers sooner.
+    warm_up = True
 
     def __init__(self) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -385,8 +388,9 @@ class _ZhttsModel:
             self.acoustic = interpreter(model_path=str(asset / "fastspeech2_quan.tflite"))
             self.vocoder = interpreter(model_path=str(asset / "mb_melgan.tflite"))
         self.run_lock = threading.Lock()  # interpreters are not thread-safe
-        with _quiet_stderr():  # the first invoke prints delegate INFO lines too
-            self.render(self.phones("你好", []), 1.0)
+        if self.warm_up:
+            with _quiet_stderr():  # the first invoke prints delegate INFO lines too
+                self.render(self.phones("你好", []), 1.0)
 
     @classmethod
     def get(cls) -> _ZhttsModel:

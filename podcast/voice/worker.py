@@ -135,6 +135,7 @@ def forget() -> None:
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     from .engines import _ZhttsModel, render_pieces
 
+    _ZhttsModel.warm_up = False
     try:
         model = _ZhttsModel.get()  # now, before the first request: that is the point
     except Exception:  # noqa: BLE001 - the parent loads it itself and reports why it cannot
