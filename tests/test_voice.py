@@ -373,7 +373,7 @@ def test_clause_timings_are_labelled_with_the_written_words(tmp_path: Path) -> N
     lex = Lexicon(terms={"NVIDIA": "輝達"})
     out = voice([seg], VoicePreset(engine="timed"), tmp_path, engine_factory=factory(timed=timed), lexicon=lex)
     assert "輝達" in fed[0] and "1,200" not in fed[0]  # the engine said the spoken form
-    assert [t.text for t in out[0].timings] == ["NVIDIA 營收成長 30%", "單價約新台幣 1,200 元"]
+    assert [t.text for t in out[0].timings] == ["NVIDIA 營收成長 30%，", "單價約新台幣 1,200 元。"]
     assert [(t.start_ms, t.end_ms) for t in out[0].timings] == [(0, 900), (1000, 1900)]
     assert speaks_as_written(out[0].timings, seg.text)  # so the mix times cues by them
     again = voice([seg], VoicePreset(engine="timed"), tmp_path, engine_factory=factory(timed=timed), lexicon=lex)

@@ -138,7 +138,9 @@ def label_as_written(written: str, timings: list[WordTiming]) -> list[WordTiming
     clause's words, not where the clauses break; if the counts differ anyway (or the
     timings are per word), they are returned as they are."""
     guarded = _THOUSANDS.sub("\ue000", strip_markdown(written))  # a private-use stand-in for the comma
-    parts = [c.replace("\ue000", ",") for c, _ in clauses(guarded)]
+    # The clauses clauses() finds, with their punctuation: the transcript keeps it.
+    parts = [(m.group(1).strip() + m.group(2).strip()).replace("\ue000", ",")
+             for m in _CLAUSE.finditer(guarded) if m.group(1).strip()]
     if not timings or len(parts) != len(timings):
         return timings
     return [WordTiming(t.start_ms, t.end_ms, part) for t, part in zip(timings, parts, strict=True)]
