@@ -397,7 +397,6 @@ class _VoiceThread(threading.Thread):
         self.show_dir, self.preset, self.segments, self.hooks = show_dir, preset, segments, hooks
         self.futures: list[Future[VoicedSegment]] = [Future() for _ in segments]
         self.stopping = threading.Event()
-        self.voiced: list[VoicedSegment] = []
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -415,8 +414,8 @@ class _VoiceThread(threading.Thread):
         from .voice import voice
 
         try:
-            self.voiced = voice(self.segments, self.preset, self.show_dir, presets=_presets(self.show_dir),
-                                progress=self._ready, engine_factory=_engines(self.hooks))
+            voice(self.segments, self.preset, self.show_dir, presets=_presets(self.show_dir),
+                  progress=self._ready, engine_factory=_engines(self.hooks))
             self.hooks.stage("mix")  # what is left to wait for: the rest of the mix
         except BaseException as exc:  # noqa: BLE001 - handed to the mix (which stops) and to result()
             self.error = exc
@@ -434,7 +433,7 @@ class _VoiceThread(threading.Thread):
         """The voiced segments once the thread is done, or the voice stage's own error."""
         if self.error is not None:
             raise self.error
-        return self.voiced
+        return [f.result() for f in self.futures]  # every one was resolved by _ready
 
 
 def find_episode(show_dir: Path, which: str) -> Path:

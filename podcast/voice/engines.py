@@ -525,9 +525,10 @@ class ZhttsEngine(VoiceEngine):
         speed = 1.0 / preset.rate  # FastSpeech2 multiplies durations by this ratio
         gap = np.zeros(sr * 40 // 1000, np.float32)
         parts = []
+        t2s = opencc_converter("t2s")
         for clause, pause in clauses(text):
             # The Baker frontend has no reading for 〇 (years: 二〇二六) and garbles the clause.
-            simplified = opencc_converter("t2s").convert(clause).replace("〇", "零")
+            simplified = t2s.convert(clause).replace("〇", "零")
             chunks: list[tuple[str, np.ndarray]] = []
             group: list[tuple[str, str]] = []  # Mandarin and spelled-out pieces said in one model run
 
