@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -462,6 +463,35 @@ def test_true_peak_agrees_with_ffmpeg(tmp_path):
         overshoot.append(ours - 20 * np.log10(np.max(np.abs(pcm))))
     assert 2.5 < overshoot[0] < 3.3, overshoot  # the tone: its real peak, 3 dB over the samples
     assert overshoot[1] < 1.0, overshoot  # speech: little inter-sample overshoot
+
+
+def test_true_peak_skipping_quiet_blocks_is_exact():
+    """The meter skips blocks that cannot raise the peak: it must still equal a plain
+    x4 polyphase interpolation of every sample, however the stream is chunked."""
+    from podcast.mix.loudness import _TP_PHASES
+
+    def every_sample(x: np.ndarray) -> float:
+        best = float(np.abs(x).max())
+        for ch in x.T:
+            padded = np.concatenate([np.zeros(11), ch, np.zeros(11)])
+            for taps in _TP_PHASES.astype(np.float64):
+                best = max(best, float(np.abs(np.convolve(padded, taps, mode="valid")).max()))
+        return best
+
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n, channels = int(rng.integers(1, 4000)), 1 + trial % 2
+        x = rng.standard_normal((n, channels)) * rng.uniform(0.01, 0.3)
+        x[rng.integers(0, n), rng.integers(0, channels)] = 0.95  # one loud sample amid quiet ones
+        if trial % 4 == 0:  # a tone at a quarter of the rate, 45 degrees off the grid
+            x[:] = 0.5 * np.sin(np.pi / 2 * np.arange(n) + np.pi / 4)[:, None]
+        x = x.astype(np.float32)
+        meter, i = mixmod._TruePeak(channels), 0
+        while i < n:
+            step = int(rng.integers(1, 700))
+            meter.feed(x[i : i + step])
+            i += step
+        assert math.isclose(10 ** (meter.dbfs() / 20), every_sample(x.astype(np.float64)), rel_tol=1e-5)
 
 
 def test_stings_are_deterministic_and_end_in_silence():

@@ -102,38 +102,62 @@ _TP_PHASES = np.array([
      0.1373291015625, -0.0594482421875, 0.0332031250000, -0.0196533203125, 0.0109863281250, 0.0017089843750],
 ], np.float32)
 _TP_TAPS = _TP_PHASES.shape[1]
+_TP_HIST = _TP_TAPS - 1
+# No interpolated value can exceed the largest sum of |taps| times the largest |sample| the
+# filter sees (≈2.02, +6.1 dB): a block whose neighbourhood stays under the peak so far divided
+# by that cannot raise it, so it is skipped. Speech at -16 LUFS has ≈80 % of blocks like that.
+_TP_BOUND = float(np.abs(_TP_PHASES).sum(axis=1).max())
+_TP_BLOCK = 64  # samples per block: small enough to skip most, large enough for numpy
+_TP_STEPS = [_TP_PHASES[:, k].reshape(4, 1, 1).copy() for k in range(_TP_TAPS)]
 
 
 class _TruePeak:
     """Streaming true peak (BS.1770-4 Annex 2: x4 oversampling) of (n, channels) float blocks.
 
-    The work buffers are kept between blocks: allocating them afresh for every block
-    (≈0.7 MB each per second of audio) costs more in page faults than the filtering.
+    Exact, but only the blocks of ``_TP_BLOCK`` samples that could raise the peak so far are
+    interpolated (see ``_TP_BOUND``); their windows are gathered so that every multiply-add
+    runs over (4 phases, block offset, candidate blocks) at once.
     """
 
     def __init__(self, channels: int) -> None:
-        self.history = np.zeros((_TP_TAPS - 1, channels), np.float32)
-        self.acc = self.tmp = np.empty((4, 0), np.float32)
+        self.history = np.zeros((_TP_HIST, channels), np.float32)
         self.peak = 0.0
 
     def feed(self, x: np.ndarray) -> None:
         n = len(x)
         if not n:
             return
-        if self.acc.shape[1] < n:
-            self.acc, self.tmp = np.empty((4, n), np.float32), np.empty((4, n), np.float32)
-        acc, tmp = self.acc[:, :n], self.tmp[:, :n]
-        buf = np.concatenate([self.history, x.astype(np.float32, copy=False)])
-        last = _TP_TAPS - 1
+        b = _TP_BLOCK
+        nb = -(-n // b)
+        buf = np.zeros((_TP_HIST + nb * b, x.shape[1]), np.float32)  # history, x, zero padding
+        buf[:_TP_HIST] = self.history
+        buf[_TP_HIST : _TP_HIST + n] = x
         for c in range(buf.shape[1]):
             col = np.ascontiguousarray(buf[:, c])
-            # y[p, j] = sum_k h[p, k] * x[j - k]: twelve multiply-adds over the whole block.
-            np.multiply(_TP_PHASES[:, :1], col[last : last + n], out=acc)
-            for k in range(1, _TP_TAPS):
-                np.multiply(_TP_PHASES[:, k : k + 1], col[last - k : last - k + n], out=tmp)
-                acc += tmp
-            self.peak = max(self.peak, float(np.abs(acc, out=tmp).max()), float(np.abs(col).max()))
-        self.history = buf[len(buf) - last :].copy()
+            blocks = col[_TP_HIST:].reshape(nb, b)
+            block_peak = np.maximum(blocks.max(axis=1), -blocks.min(axis=1))
+            self.peak = max(self.peak, float(block_peak.max()))  # a true peak is never below a sample
+            # Block i's outputs read its own samples and the _TP_HIST before it.
+            quiet = self.peak / _TP_BOUND
+            loud = block_peak > quiet
+            before = np.empty(nb, bool)
+            before[0] = float(np.abs(col[:_TP_HIST]).max()) > quiet
+            before[1:] = loud[:-1]
+            todo = np.flatnonzero(loud | before)
+            if len(todo):
+                windows = np.lib.stride_tricks.sliding_window_view(col, b + _TP_HIST)[::b]
+                w = np.ascontiguousarray(windows[todo].T)  # (offset, block): long rows for numpy
+                acc = np.empty((4, b, len(todo)), np.float32)
+                tmp = np.empty_like(acc)
+                # y[p, j] = sum_k h[p, k] * x[j - k], for the four phases at once.
+                np.multiply(_TP_STEPS[0], w[_TP_HIST:], out=acc)
+                for k in range(1, _TP_TAPS):
+                    np.multiply(_TP_STEPS[k], w[_TP_HIST - k : _TP_HIST - k + b], out=tmp)
+                    acc += tmp
+                if todo[-1] == nb - 1:  # the padding's outputs depend on samples not yet seen
+                    acc[:, n - (nb - 1) * b :, -1] = 0
+                self.peak = max(self.peak, float(acc.max()), float(-acc.min()))
+        self.history = buf[n : n + _TP_HIST].copy()
 
     def dbfs(self) -> float:
         """The true peak so far in dBTP (the filter's tail flushed with silence)."""
