@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import PodcastError
+
+if TYPE_CHECKING:
+    from .script import Pauses
 
 SHOW_FILE = "show.toml"
 
@@ -85,6 +88,17 @@ class AudioConfig(_Strict):
     channels: Literal[1, 2] = 1
     sample_rate: Literal[44100, 48000] = 44100
     stings: bool = True
+    # Silence inserted when stitching (the online voice cannot take SSML breaks).
+    pause_sentence_ms: Annotated[int, Field(ge=0, le=5000)] = 350  # between sentences within a segment
+    pause_bullet_ms: Annotated[int, Field(ge=0, le=5000)] = 350  # after a bullet or paragraph
+    pause_heading_ms: Annotated[int, Field(ge=0, le=5000)] = 600  # after a heading
+    pause_section_ms: Annotated[int, Field(ge=0, le=10000)] = 1200  # at the end of a section
+
+    def pauses(self) -> Pauses:
+        """The pauses that end segments, for :func:`podcast.script.spoken_segments`."""
+        from .script import Pauses
+
+        return Pauses(self.pause_bullet_ms, self.pause_heading_ms, self.pause_section_ms)
 
 
 class ShowConfig(_Strict):

@@ -321,7 +321,7 @@ def _build_audio(
     from .publish.episodes import EpisodeMeta, save_episode
 
     if voicing is None:
-        voicing = _VoiceThread(show_dir, preset, spoken_segments(script), hooks)
+        voicing = _VoiceThread(show_dir, preset, spoken_segments(script, config.audio.pauses()), hooks)
         voicing.start()
     try:
         cover = folder / "cover.png"
@@ -535,7 +535,7 @@ def _regenerate(show_dir: Path, which: str, *, voice_preset: str | None, from_so
 
     # Voicing (into the segment cache: nothing published) starts now; the grounding check, the
     # staging copy and the mix of the segments before the first changed one are done meanwhile.
-    voicing = _VoiceThread(show_dir, preset, spoken_segments(script), hooks)
+    voicing = _VoiceThread(show_dir, preset, spoken_segments(script, config.audio.pauses()), hooks)
     voicing.start()
     # Build into a sibling staging copy; swap it in only when complete.
     staging = folder.with_name(f".{folder.name}.partial")

