@@ -88,6 +88,10 @@ class AudioConfig(_Strict):
     channels: Literal[1, 2] = 1
     sample_rate: Literal[44100, 48000] = 44100
     stings: bool = True
+    # A synthesized pad under the intro (開場) and the outro (結尾), ducked under speech.
+    music_bed: bool = False
+    music_bed_lu: Annotated[float, Field(ge=-40, le=-3)] = -15.0  # its level between words, vs the target
+    music_bed_duck_db: Annotated[float, Field(ge=0, le=40)] = 12.0  # how far it dips under speech
     # Silence inserted when stitching (the online voice cannot take SSML breaks).
     pause_sentence_ms: Annotated[int, Field(ge=0, le=5000)] = 350  # between sentences within a segment
     pause_bullet_ms: Annotated[int, Field(ge=0, le=5000)] = 350  # after a bullet or paragraph

@@ -336,7 +336,8 @@ def _build_audio(
             cover=cover,
             transcript="\n".join(seg.text for seg in voicing.segments),
         )
-        result = mix(voicing.futures, folder, config.audio, tags, tune_malloc=False)
+        result = mix(voicing.futures, folder, config.audio, tags, tune_malloc=False,
+                     chapters=[s.chapter for s in voicing.segments])
     finally:
         voicing.stop()  # the mix failed: no more synthesis; else the voice is done already
     voiced = voicing.result()

@@ -691,3 +691,59 @@ def test_segment_pauses_come_from_the_config():
     assert {s.id: s.pause_ms for s in spoken_segments(script)}["intro-1"] == 350
     with pytest.raises(ValueError):
         AudioConfig(pause_sentence_ms=-1)
+
+
+# --- the music bed ------------------------------------------------------------------------------
+
+
+def _decode(path: Path, sr: int = 44100) -> np.ndarray:
+    out = subprocess.run([find_ffmpeg(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(sr), "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, "<f4")
+
+
+def _dbfs(x: np.ndarray, lo_ms: int, hi_ms: int, sr: int = 44100) -> float:
+    part = x[lo_ms * sr // 1000 : hi_ms * sr // 1000].astype(np.float64)
+    return 10 * math.log10(float(np.mean(part**2)) + 1e-20)
+
+
+def test_music_bed_under_intro_and_outro_only(tmp_path):
+    segs = make_segments(tmp_path)
+    tags = make_tags(tmp_path)
+    bedded = mix(segs, tmp_path / "bed", AudioConfig(music_bed=True), tags)
+    plain = mix(segs, tmp_path / "plain", AudioConfig(), tags)
+    integrated, peak = ebur128(bedded.path)
+    assert abs(integrated + 16) <= 0.5 and peak <= -1.0
+    assert bedded.duration_ms == plain.duration_ms  # the bed changes no timing
+    assert [c.start_ms for c in bedded.chapters] == [c.start_ms for c in plain.chapters]
+    a, b = _decode(bedded.path), _decode(plain.path)
+    summary, deep, outro = (c.start_ms for c in bedded.chapters[1:])
+    # The pause closing 開場 (400 ms): the bed fading out, where the plain mix is silent.
+    assert _dbfs(a, summary - 330, summary - 180) > -50 > _dbfs(b, summary - 330, summary - 180)
+    # Between 快速重點摘要 and 深度解析 (a 700 ms pause): no bed.
+    assert _dbfs(a, deep - 600, deep - 150) < -60
+    # The pause before 結尾 (600 ms): the bed rising again.
+    assert _dbfs(a, outro - 250, outro - 60) > -50 > _dbfs(b, outro - 250, outro - 60)
+    # It ends with the outro sting: the last 50 ms are silent.
+    assert _dbfs(a, bedded.duration_ms - 50, bedded.duration_ms) < -60
+
+
+def test_music_bed_ducks_under_speech():
+    from podcast.mix.stings import bed
+
+    sr = 24000
+    audio = AudioConfig(music_bed=True, music_bed_duck_db=12)
+    music = mixmod._Bed(sr, 1, audio)
+    music.fade = music.gain = 1.0  # already faded in
+    words = (0.3 * np.sin(2 * np.pi * 200 * np.arange(3 * sr) / sr)).astype(np.float32)[:, None]
+    quiet = np.zeros((3 * sr, 1), np.float32)
+    gains = []
+    for piece in (quiet, words, quiet):  # no speech, speech, no speech again
+        start = music.pos
+        added = (music.under(piece) - piece)[sr:, 0]  # after the gain has settled
+        raw = bed(start + sr, len(added), sr) * music.scale
+        gains.append(10 * math.log10(float(np.mean(added.astype(np.float64) ** 2) / np.mean(raw.astype(np.float64) ** 2))))
+    assert abs(gains[0]) < 0.5 and abs(gains[1] + 12) < 0.5 and abs(gains[2]) < 0.5, gains
+    # Between words the bed sits music_bed_lu under the target (BS.1770).
+    full = bed(0, 16 * sr, sr)[:, None] * music.scale
+    assert abs(mixmod._loudness(full, sr) - (audio.loudness_lufs + audio.music_bed_lu)) < 0.1

@@ -48,7 +48,7 @@ from podcast.dsp import resample as _resample
 from podcast.errors import PodcastError
 from podcast.mix.ffmpeg import FFmpegJob, configure_pydub, loopback_ffmpeg, start_ffmpeg
 from podcast.mix.loudness import _loudness, _Meter, _TruePeak
-from podcast.mix.stings import intro_sting, outro_sting
+from podcast.mix.stings import bed, intro_sting, outro_sting
 from podcast.mix.tags import EpisodeTags, check_cover, write_tags
 from podcast.mix.transcript import (
     _NOT_SPOKEN,
@@ -66,6 +66,8 @@ __all__ = ["EpisodeTags", "mix", "write_sidecars"]
 KEEP_MS = 30  # silence kept at each end of a trimmed segment
 XFADE_MS = 250  # sting/speech overlap
 STING_REL_LU = -3.0  # stings sit a little under the voice
+BED_ATTACK_MS, BED_RELEASE_MS = 60, 450  # the music bed ducks fast and comes back slowly
+BED_FADE_MS = 1500
 PREFETCH = 3  # segments read ahead on a worker thread (≈1 MB per 10 s at 24 kHz); enough to keep ffmpeg fed
 LIMIT_HEADROOM_DB = 1.0  # MP3 encoding overshoots the limiter; aim this far below the TP ceiling
 LOUDNESS_TOLERANCE = 0.4  # re-render once if the MP3 misses the target by more than this
@@ -303,16 +305,77 @@ class _Timeline:
         return self.written
 
 
+class _Bed:
+    """The music bed, made a piece at a time and mixed under what the timeline is given.
+
+    Its gain follows the speech it sits under, per 10 ms frame: down by ``duck_db`` within
+    BED_ATTACK_MS of a word (looking 100 ms ahead inside each piece), back up over
+    BED_RELEASE_MS once the words stop; it also fades in and out over BED_FADE_MS.
+    """
+
+    def __init__(self, sr: int, channels: int, audio: AudioConfig) -> None:
+        self.sr, self.channels = sr, channels
+        probe = bed(0, 16 * sr, sr)[:, None]  # one loop of the progression
+        self.scale = 10 ** ((audio.loudness_lufs + audio.music_bed_lu - _loudness(probe, sr)) / 20)
+        self.duck = 10 ** (-audio.music_bed_duck_db / 20)
+        self.pos = 0  # samples of bed made so far
+        self.gain = 0.0  # where the ducking gain stands (it starts faded out)
+        self.fade = 0.0  # 0..1: the fade in/out
+        self.step = 10 / BED_FADE_MS  # fade change per 10 ms frame: + fading in, - fading out
+
+    def under(self, x: np.ndarray) -> np.ndarray:
+        """``x`` with the next len(x) samples of bed beneath it."""
+        n, win = len(x), self.sr // 100
+        if not n:
+            return x
+        frames = -(-n // win)
+        pad = np.zeros((frames * win - n, x.shape[1]), np.float32)
+        f = np.concatenate([x, pad]).reshape(frames, win, -1)
+        speech = np.sqrt(np.einsum("fwc,fwc->f", f, f) / (win * x.shape[1])) > 10 ** (-50 / 20)
+        ahead = 10  # frames: duck before the word, not on it
+        soon = np.convolve(speech, np.ones(ahead + 1), mode="full")[ahead : ahead + frames] > 0
+        attack, release = 1 - math.exp(-10 / BED_ATTACK_MS), 1 - math.exp(-10 / BED_RELEASE_MS)
+        gains = np.empty(frames)
+        for i in range(frames):
+            target = self.duck if soon[i] else 1.0
+            self.gain += (target - self.gain) * (attack if target < self.gain else release)
+            self.fade = min(1.0, max(0.0, self.fade + self.step))
+            gains[i] = self.gain * self.fade
+        centres = np.arange(frames) * win + win / 2
+        env = np.interp(np.arange(n), centres, gains).astype(np.float32)
+        music = bed(self.pos, n, self.sr) * env * np.float32(self.scale)
+        self.pos += n
+        return x + music[:, None]
+
+    def fade_in(self) -> None:
+        self.step = 10 / BED_FADE_MS
+
+    def fade_out(self, ms: int) -> None:
+        """Reach silence within the next ``ms`` (the last frame is silent)."""
+        self.step = -10 / max(10, ms - 10)
+
+
 def _assemble(
-    timeline: _Timeline, segments: Sequence[Pending], audio: AudioConfig, say: Callable[[str], None]
+    timeline: _Timeline, segments: Sequence[Pending], audio: AudioConfig, say: Callable[[str], None],
+    chapters: Sequence[str] | None = None,
 ) -> tuple[list[int], list[Cue]]:
     """Write stings + segments to the timeline; return each segment's start sample and its cues."""
     sr, ch = timeline.sr, timeline.channels
     xfade = sr * XFADE_MS // 1000
     keep = sr * KEEP_MS // 1000
+    # The music bed plays under the first chapter (開場) and from the pause before the last
+    # one (結尾) to the end; with one chapter, under all of it.
+    music = _Bed(sr, ch, audio) if audio.music_bed else None
+    intro_end, outro_from = _bed_spans(chapters, len(segments))
+
+    def with_bed(x: np.ndarray, on: bool, skip: int = 0) -> np.ndarray:
+        if music is None or not on:
+            return x
+        return np.concatenate([x[:skip], music.under(x[skip:])]) if skip else music.under(x)
+
     if audio.stings:
         sting = np.repeat(intro_sting(sr)[:, None], ch, axis=1)
-        timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU))
+        timeline.add(with_bed(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), True))
     starts: list[int] = []
     cues: list[Cue] = []
     # Read/resample the next segments on a worker thread while this one is written. If the mix
@@ -328,8 +391,10 @@ def _assemble(
                 seg = _ready(pending)
                 if i + PREFETCH < len(segments):
                     ahead.append(pool.submit(_prepare, segments[i + PREFETCH], sr, ch, audio, abandon))
-                # The first segment slides under the intro sting's fading tail.
-                start = timeline.add(x, overlap=xfade if (i == 0 and audio.stings) else 0)
+                # The first segment slides under the intro sting's fading tail (and its bed).
+                overlap = xfade if (i == 0 and audio.stings) else 0
+                bedded = i <= intro_end or i >= outro_from
+                start = timeline.add(with_bed(x, bedded, overlap), overlap=overlap)
                 starts.append(start)
                 lo, hi = _ms(start, sr), _ms(start + len(x), sr)
                 if timings is not None:
@@ -337,17 +402,42 @@ def _assemble(
                 else:
                     cues += cues_proportional(seg.text, _ms(start + keep, sr), _ms(start + len(x) - keep, sr))
                 pause = seg.pause_ms
-                if i == len(segments) - 1 and audio.stings:
+                last = i == len(segments) - 1
+                if last and audio.stings:
                     pause = max(pause, XFADE_MS + 250)  # the outro's attack never covers words
-                timeline.silence(pause)
+                if music is not None:
+                    if i == intro_end < outro_from - 1 or (last and not audio.stings):
+                        music.fade_out(pause)  # gone by the next chapter's first word
+                    elif i == outro_from - 1:
+                        music.fade_in()  # rises in the pause before the outro
+                        bedded = True
+                timeline.add(with_bed(np.zeros((sr * pause // 1000, ch), np.float32), bedded))
         except BaseException:
             abandon.set()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     if audio.stings:
         sting = np.repeat(outro_sting(sr)[:, None], ch, axis=1)
-        timeline.add(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), overlap=xfade)
+        if music is not None:
+            music.fade_out(_ms(len(sting) - xfade, sr))  # ends with the sting
+        timeline.add(with_bed(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), True, xfade), overlap=xfade)
     return starts, cues
+
+
+def _bed_spans(chapters: Sequence[str] | None, n: int) -> tuple[int, int]:
+    """(last segment of the first chapter, first segment of the last chapter) for the bed;
+    without chapter names, the first segment only and no outro."""
+    if not chapters:
+        return 0, n
+    intro_end = 0
+    while intro_end + 1 < n and chapters[intro_end + 1] == chapters[0]:
+        intro_end += 1
+    outro_from = n - 1
+    while outro_from - 1 > intro_end and chapters[outro_from - 1] == chapters[-1]:
+        outro_from -= 1
+    if chapters[-1] == chapters[0] and intro_end == n - 1:
+        return n - 1, n  # one chapter: the bed under all of it
+    return intro_end, outro_from
 
 
 # --- render: assemble -> limit -> encode, measured as it is written -------------------------
@@ -462,7 +552,7 @@ class _Measure(threading.Thread):
 
 def _render(
     segments: Sequence[Pending], mp3: Path, audio: AudioConfig, sr: int, gain_db: float, limit_db: float,
-    say: Callable[[str], None],
+    say: Callable[[str], None], chapters: Sequence[str] | None,
 ) -> _Render:
     """One streaming pass: segments -> float PCM at ``sr`` -> ffmpeg (gain, limiter, resample,
     MP3) -> ``mp3``, with the loudness and true peak of the encoded MP3 measured as it is written."""
@@ -504,7 +594,7 @@ def _render(
         assert enc.proc.stdin is not None
         timeline = _Timeline(enc.proc.stdin, sr, ch)
         try:
-            starts, cues = _assemble(timeline, segments, audio, say)
+            starts, cues = _assemble(timeline, segments, audio, say, chapters)
             total = timeline.close()
             try:
                 enc.proc.stdin.close()
@@ -567,11 +657,14 @@ def mix(
     *,
     progress: Callable[[str], None] | None = None,
     tune_malloc: bool = True,
+    chapters: Sequence[str] | None = None,
 ) -> MixResult:
     """Assemble, master, encode and tag ``out_dir/episode.mp3`` from voiced segments.
 
     A segment may be a Future the voice stage has yet to resolve: the mix streams the
-    ones before it and waits there (an error it resolves to stops the mix).
+    ones before it and waits there (an error it resolves to stops the mix). ``chapters``
+    (each segment's chapter) places the music bed while segments are still Futures;
+    by default it is read from the segments.
     ``tune_malloc=False`` leaves glibc's mmap threshold alone (see _pin_mmap_threshold):
     for a mix that runs beside the voice stage, whose model's large per-clause buffers
     would otherwise be mmapped and page-faulted afresh on every clause (≈0.1 s each).
@@ -594,9 +687,10 @@ def mix(
         # Once: a correction pass reuses it. While the voice stage is still at work, the first
         # segment's rate (its engine's, as a rule), so the result does not depend on timing.
         streaming = any(isinstance(s, Future) for s in segments)
+        names = chapters if chapters is not None or streaming else [_ready(s).chapter for s in segments]
         rate = _timeline_rate([_ready(s) for s in segments[: 1 if streaming else None]], audio.sample_rate)
         limit = audio.true_peak_db - LIMIT_HEADROOM_DB
-        r = _render(segments, tmp, audio, rate, gain, limit, say)
+        r = _render(segments, tmp, audio, rate, gain, limit, say, names)
         voiced = [_ready(s) for s in segments]  # all resolved by now
         off = r.lufs - audio.loudness_lufs
         if abs(off) > LOUDNESS_TOLERANCE or r.true_peak > audio.true_peak_db:
@@ -609,7 +703,7 @@ def mix(
             over = r.true_peak + 0.5 * max(0.0, added) - (audio.true_peak_db - 0.2)
             if over > 0:
                 limit -= over
-            r = _render(voiced, tmp, audio, rate, gain, limit, say)
+            r = _render(voiced, tmp, audio, rate, gain, limit, say, names)
         duration_ms = _ms(r.samples, rate)
         chapters = _chapters(voiced, r.starts, rate, duration_ms)
         cues = tidy_cues(r.cues, duration_ms)

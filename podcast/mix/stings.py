@@ -63,3 +63,36 @@ def outro_sting(sr: int) -> np.ndarray:
     notes = [(0.00, 79, 0.6), (0.16, 76, 0.65), (0.32, 72, 0.7), (0.48, 67, 0.7), (0.80, 60, 0.85)]
     notes += [(0.80, 64, 0.45)]
     return _render(notes, [48, 52, 55], 3.0, sr)
+
+
+# --- the music bed ----------------------------------------------------------------------------
+
+BED_CHORD_S = 4.0  # seconds per chord of the bed's progression
+# Cmaj7 - Am7 - Fmaj7 - G6, voiced low and close: a soft pad that stays out of the voice's way.
+_BED_CHORDS = [[48, 55, 59, 64], [45, 52, 55, 60], [41, 48, 52, 57], [43, 50, 52, 59]]
+
+
+def bed(start: int, n: int, sr: int) -> np.ndarray:
+    """Samples ``start`` .. ``start + n`` of an endless, looping pad (mono float32, peak ≈ 0.5).
+
+    A pure function of the sample index, so the bed can be made a piece at a time while the
+    episode streams: each chord swells in and out with a raised-cosine window that overlaps
+    its neighbours by half, so the sum never gaps or clicks.
+    """
+    t = (start + np.arange(n, dtype=np.float64)) / sr
+    out = np.zeros(n)
+    period = BED_CHORD_S * len(_BED_CHORDS)
+    for k, chord in enumerate(_BED_CHORDS):
+        # Chord k sounds from k*T - T/2 to k*T + 3T/2 (mod the loop), loudest at k*T + T/2.
+        phase = ((t - k * BED_CHORD_S + BED_CHORD_S / 2) % period) / (2 * BED_CHORD_S)
+        on = phase < 1
+        if not on.any():
+            continue
+        w = np.where(on, np.sin(np.pi * np.minimum(phase, 1)) ** 2, 0.0)
+        tone = np.zeros(n)
+        for i, m in enumerate(chord):
+            f = _hz(m)
+            tone += np.sin(2 * np.pi * f * t + i) + 0.15 * np.sin(4 * np.pi * f * t + i)
+        out += w * tone
+    out *= 0.5 / (len(_BED_CHORDS[0]) * 1.15)  # 4 notes of ≤1.15 each at full swell: peak ≤ 0.5
+    return out.astype(np.float32)
