@@ -6,9 +6,11 @@ Flow: one streaming pass, so a long episode never sits in memory or on disk as P
    made it (segments may be Futures it resolves: the mix runs alongside the voice),
    conformed to the timeline's rate (the rate most segments have, or the first one's
    while the voice is at work; others are resampled a second at a time) and channel
-   count, its silences trimmed to 30 ms, and levelled to the target loudness (BS.1770,
-   measured in numpy);
-2. the timeline (intro sting, segments with their pauses, outro sting) is
+   count, its silences trimmed to 30 ms, the silence between its sentences set to
+   ``pause_sentence_ms`` (where the voice's timings show the sentences), and levelled to
+   the target loudness (BS.1770, measured in numpy);
+2. the timeline (intro sting, segments with their pauses, outro sting; the optional
+   music bed under the first and last chapters, ducked under speech) is
    streamed as float PCM into ffmpeg, which applies gain and a peak limiter,
    converts it to the output rate and encodes CBR MP3 to a temp file;
 3. the encoded MP3 is decoded *as it is being written* and piped back as float PCM,
@@ -287,10 +289,6 @@ class _Timeline:
         self.tail = buf[cut:]
         return start
 
-    def silence(self, ms: int) -> None:
-        if ms > 0:
-            self.add(np.zeros((self.sr * ms // 1000, self.channels), np.float32))
-
     def _flush(self, x: np.ndarray) -> None:
         if len(x):
             try:
@@ -418,9 +416,11 @@ def _assemble(
             raise
     if audio.stings:
         sting = np.repeat(outro_sting(sr)[:, None], ch, axis=1)
-        if music is not None:
+        outro_bed = outro_from < len(segments) or intro_end == len(segments) - 1
+        if music is not None and outro_bed:
             music.fade_out(_ms(len(sting) - xfade, sr))  # ends with the sting
-        timeline.add(with_bed(_level(sting, sr, audio.loudness_lufs + STING_REL_LU), True, xfade), overlap=xfade)
+        sting = _level(sting, sr, audio.loudness_lufs + STING_REL_LU)
+        timeline.add(with_bed(sting, outro_bed, xfade), overlap=xfade)
     return starts, cues
 
 
